@@ -1,0 +1,1 @@
+"""Survey data: reading, cut-outs, selection cuts, preprocessing and storage."""

@@ -1,0 +1,124 @@
+"""The HDF5 store: one file per dataset, the common input of training and evaluation.
+
+Layout (every per-image dataset has N rows):
+
+``/images``        float32 (N, H, W), each image min-max scaled to [0, 1] (Eq. 11)
+``/labels``        int64 (N,), class index, for class-labelled sets (attribute ``class_names``)
+``/peak_flux``     float64 (N,), original image maximum in Jy/beam, for flux sets
+``/min_flux``      float64 (N,), original image minimum in Jy/beam (after negative clipping)
+``/scaled_flux``   float32 (N,), Box-Cox standardised peak flux (Eq. 12), the flux context
+``/names``, ``/ra``, ``/dec``, ``/snr_sigma`` and other per-image columns, optional
+
+File attributes: ``kind`` ("class" or "flux"), ``pixel_scale_arcsec``, ``beam_bmaj_arcsec``,
+``beam_bmin_arcsec``, ``beam_bpa_deg``, ``boxcox_lambda``, ``boxcox_mean``, ``boxcox_std``
+(flux sets), ``settings`` and ``selection_report`` (JSON text), ``radiogen_version``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from radiogen import __version__
+from radiogen.atomic import atomic_path
+
+__all__ = ["Store", "write_store", "read_store"]
+
+
+@dataclass
+class Store:
+    """The content of an HDF5 store, in memory."""
+
+    images: np.ndarray
+    columns: dict[str, np.ndarray] = field(default_factory=dict)
+    attrs: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @property
+    def kind(self) -> str:
+        return self.attrs.get("kind", "class" if "labels" in self.columns else "flux")
+
+    @property
+    def labels(self) -> np.ndarray | None:
+        return self.columns.get("labels")
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return tuple(self.attrs.get("class_names", ()))
+
+    @property
+    def scaled_flux(self) -> np.ndarray | None:
+        return self.columns.get("scaled_flux")
+
+
+def _encode(value):
+    if isinstance(value, (dict, list, tuple)) and not (
+            isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)):
+        return json.dumps(value)
+    return value
+
+
+def write_store(path: str | os.PathLike, images: np.ndarray, columns: dict | None = None,
+                attrs: dict | None = None) -> Path:
+    """Write a store atomically (temporary file, then rename); returns ``path``."""
+    images = np.asarray(images, dtype=np.float32)
+    if images.ndim != 3:
+        raise ValueError(f"images must have shape (N, H, W), got {images.shape}")
+    columns = columns or {}
+    for name, values in columns.items():
+        if len(values) != len(images):
+            raise ValueError(f"column {name!r} has {len(values)} rows for {len(images)} images")
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w") as f:
+            f.create_dataset("images", data=images, chunks=(1, *images.shape[1:]),
+                             compression="gzip", compression_opts=4, shuffle=True)
+            for name, values in columns.items():
+                values = np.asarray(values)
+                if values.dtype.kind in "UO":
+                    values = values.astype(h5py.string_dtype())
+                f.create_dataset(name, data=values)
+            f.attrs["radiogen_version"] = __version__
+            for key, value in (attrs or {}).items():
+                f.attrs[key] = _encode(value)
+    return Path(path)
+
+
+def read_store(path: str | os.PathLike) -> Store:
+    """Read a whole store into memory; a clear ``ValueError`` names a file that is not one."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such store file")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as err:
+        raise ValueError(f"{path}: not an HDF5 file ({err})") from None
+    with f:
+        if "images" not in f:
+            raise ValueError(f"{path}: not a radiogen store (no /images dataset)")
+        images = f["images"][()]
+        columns = {}
+        for name, dset in f.items():
+            if name == "images" or not isinstance(dset, h5py.Dataset):
+                continue
+            values = dset[()]
+            if dset.dtype.kind == "O" or h5py.check_string_dtype(dset.dtype):
+                values = dset.asstr()[()]
+            columns[name] = values
+        attrs = {}
+        for key, value in f.attrs.items():
+            if isinstance(value, str) and value[:1] in "{[":
+                try:
+                    value = json.loads(value)
+                except json.JSONDecodeError:
+                    pass
+            elif isinstance(value, np.ndarray) and value.dtype.kind in "OU":
+                value = [str(v) for v in value]
+            attrs[key] = value
+    return Store(images, columns, attrs)

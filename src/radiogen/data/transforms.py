@@ -1,0 +1,37 @@
+"""Pixel transforms shared by every dataset: crops and min-max scaling (Eq. 11)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["center_crop", "minmax_scale", "to_model_range", "from_model_range"]
+
+
+def center_crop(image: np.ndarray, size: int) -> np.ndarray:
+    """Central ``size``×``size`` crop of a 2-d image (the last two axes)."""
+    h, w = image.shape[-2:]
+    if size > min(h, w):
+        raise ValueError(f"cannot crop {size}×{size} pixels from a {h}×{w} image")
+    top, left = (h - size) // 2, (w - size) // 2
+    return image[..., top:top + size, left:left + size]
+
+
+def minmax_scale(image: np.ndarray) -> np.ndarray:
+    """Eq. (11): x_scaled = (x − min x) / (max x − min x), per image, as float32.
+
+    A constant image (max = min) has nothing to scale and becomes all zeros.
+    """
+    image = np.asarray(image, dtype=np.float32)
+    lo, hi = image.min(axis=(-2, -1), keepdims=True), image.max(axis=(-2, -1), keepdims=True)
+    span = hi - lo
+    return np.where(span > 0, (image - lo) / np.where(span > 0, span, 1), 0).astype(np.float32)
+
+
+def to_model_range(image01):
+    """[0, 1] → [−1, 1], the range the denoiser is trained on (Section 4.2)."""
+    return image01 * 2 - 1
+
+
+def from_model_range(image):
+    """[−1, 1] → [0, 1] after clamping, as after sampling (Section 4.3)."""
+    return (image.clip(-1, 1) + 1) / 2
