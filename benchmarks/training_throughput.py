@@ -1,0 +1,61 @@
+"""Training throughput: images per second of full training steps (Eq. 22 loss, backward, Adam,
+EMA excluded) for presets × batch sizes × precisions, printed side by side.
+
+    python benchmarks/training_throughput.py --presets first-cpu first-paper --batch-sizes 32 64 \
+        --precisions fp32 bf16
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+
+from _bench import autocast, build, describe, flops_per_image, machine, print_table, timed
+from radiogen.diffusion.loss import EDMLoss
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--presets", nargs="+", default=["first-cpu"])
+    p.add_argument("--batch-sizes", nargs="+", type=int, default=[64])
+    p.add_argument("--precisions", nargs="+", default=["fp32", "bf16"])
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--steps", type=int, default=5, help="timed steps per configuration")
+    args = p.parse_args()
+
+    print(f"training throughput on {machine(args.device)}")
+    rows = []
+    for preset in args.presets:
+        net = build(preset, args.device).train()
+        gflop = flops_per_image(net) / 1e9
+        opt = torch.optim.Adam(net.parameters(), lr=1e-5)
+        loss_fn = EDMLoss()
+        cfg = net.cfg
+        for batch in args.batch_sizes:
+            x = torch.rand(batch, cfg.in_channels, cfg.image_size, cfg.image_size, device=args.device) * 2 - 1
+            ctx = torch.nn.functional.one_hot(torch.arange(batch) % max(cfg.context_dim, 1),
+                                              max(cfg.context_dim, 1)).float().to(args.device)
+            ctx = ctx if cfg.context_dim else None
+            rates = {}
+            for precision in args.precisions:
+                def step():
+                    with autocast(args.device, precision):
+                        loss = loss_fn(net, x, ctx).mean()
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    opt.step()
+                rates[precision] = batch / timed(step, args.device, args.steps)
+            row = {"preset": preset, "model": describe(net), "GFLOP/img-eval": f"{gflop:.2f}",
+                   "batch": batch}
+            for precision in args.precisions:
+                row[f"{precision} img/s"] = f"{rates[precision]:.1f}"
+            if len(args.precisions) > 1:
+                base = rates[args.precisions[0]]
+                row["ratio"] = " ".join(f"{rates[q] / base:.2f}x" for q in args.precisions[1:])
+            rows.append(row)
+    print_table(rows, list(rows[0]))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,162 @@
+"""The Python API: load a model, sample images, train. The ``radiogen`` command wraps these.
+
+>>> from radiogen import api
+>>> model = api.load_model("runs/first")                       # doctest: +SKIP
+>>> images = api.sample(model, 16, class_label="FRII", seed=1)  # (16, 80, 80) in [0, 1]
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from radiogen.config import Config, ModelConfig
+from radiogen.data.transforms import from_model_range
+from radiogen.diffusion import SAMPLERS, GuidedDenoiser, karras_sigmas, per_image_noise
+from radiogen.models import Denoiser
+from radiogen.training.checkpoint import read_model_file, resolve_model_path
+from radiogen.training.loop import resolve_precision
+
+__all__ = ["Model", "NoModelError", "bundled_models", "load_model", "sample", "train",
+           "DEFAULT_MODEL", "DEFAULT_GUIDANCE"]
+
+DEFAULT_MODEL = "first-class"
+#: Guidance strength ω by kind of context: the paper's choices (Sections 6.1 and 6.3).
+DEFAULT_GUIDANCE = {"class": 0.75, "flux": 0.1}
+
+
+class NoModelError(FileNotFoundError):
+    """No weights are installed (or found) for the model asked for."""
+
+
+@dataclass
+class Model:
+    """A trained denoiser with what its context means (``meta``: kind, class names or Box-Cox
+    parameters, pixel scale, beam, training data)."""
+
+    denoiser: Denoiser
+    config: ModelConfig
+    meta: dict
+    name: str
+    path: Path
+
+    @property
+    def kind(self) -> str:
+        return self.meta.get("kind", "class")
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.meta.get("class_names", []))
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.denoiser.parameters()).device
+
+
+def bundled_models() -> dict[str, Path]:
+    """Models shipped inside the package: name → model file."""
+    folder = resources.files("radiogen") / "weights"
+    return {p.name[:-len(".safetensors")]: Path(str(p)) for p in folder.iterdir()
+            if p.name.endswith(".safetensors")}
+
+
+def load_model(name_or_path: str = DEFAULT_MODEL, device: str | torch.device = "cpu") -> Model:
+    """A bundled model by name, or a model file / checkpoint folder / run folder by path."""
+    bundled = bundled_models()
+    if name_or_path in bundled:
+        path = bundled[name_or_path]
+    elif Path(name_or_path).exists():
+        path = resolve_model_path(name_or_path)
+    elif "/" not in str(name_or_path) and not str(name_or_path).endswith(".safetensors"):
+        installed = ", ".join(sorted(bundled)) or "none"
+        raise NoModelError(
+            f"no trained weights are installed for model {name_or_path!r} (installed: {installed}). "
+            "Train one with `radiogen train --preset first-cpu --out runs/first` and sample from it "
+            "with `--checkpoint runs/first`.")
+    else:
+        raise FileNotFoundError(f"{name_or_path}: no such model file, checkpoint or run folder")
+    state, cfg, meta = read_model_file(path)
+    denoiser = Denoiser(cfg)
+    denoiser.load_state_dict(state)
+    denoiser.eval().requires_grad_(False).to(device)
+    return Model(denoiser, cfg, meta, str(name_or_path), Path(path))
+
+
+def class_index(model: Model, class_label) -> int:
+    """A class index from a name (case-insensitive) or an index."""
+    names = model.class_names
+    if isinstance(class_label, (int, np.integer)) or str(class_label).isdigit():
+        index = int(class_label)
+        if not 0 <= index < len(names):
+            raise ValueError(f"class index {index} out of range for classes {names}")
+        return index
+    lowered = [n.lower() for n in names]
+    if str(class_label).lower() not in lowered:
+        raise ValueError(f"unknown class {class_label!r}; this model knows {names}")
+    return lowered.index(str(class_label).lower())
+
+
+def _context(model: Model, n: int, class_label, scaled_flux) -> torch.Tensor | None:
+    if model.config.context_dim == 0:
+        return None
+    if model.kind == "class":
+        if class_label is None:
+            raise ValueError(f"a class-conditioned model needs a class: one of {model.class_names}")
+        labels = np.broadcast_to(np.asarray(
+            [class_index(model, c) for c in np.atleast_1d(np.asarray(class_label, dtype=object))]), (n,))
+        return torch.from_numpy(np.eye(model.config.context_dim, dtype=np.float32)[labels])
+    if scaled_flux is None:
+        raise ValueError("a flux-conditioned model needs scaled peak-flux values")
+    return torch.from_numpy(np.broadcast_to(np.asarray(scaled_flux, np.float32), (n,)).copy()[:, None])
+
+
+def sample(model: Model, n: int, class_label=None, scaled_flux=None, guidance: float | None = None,
+           steps: int = 25, sampler: str = "heun", seed: int = 0, batch_size: int = 64,
+           precision: str = "fp32", sigma_min: float = 0.002, sigma_max: float = 80.0,
+           rho: float = 7.0, progress: bool = True) -> np.ndarray:
+    """Draw ``n`` images, float32 (n, H, W) in [0, 1] (clamped to [−1, 1], rescaled).
+
+    Image k starts from the noise of seed ``seed + k``, so the result does not depend on
+    ``batch_size``. ``class_label`` (name or index, one or n) or ``scaled_flux`` (one or n Box-Cox
+    standardised values) sets the context; ``guidance`` is ω (the paper's value by default).
+    Noise levels: Eq. (25) with ``steps`` = N; Heun uses 2N − 1 evaluations per image.
+    """
+    if sampler not in SAMPLERS:
+        raise ValueError(f"unknown sampler {sampler!r}; choose from {sorted(SAMPLERS)}")
+    omega = DEFAULT_GUIDANCE.get(model.kind, 0.0) if guidance is None else float(guidance)
+    device = model.device
+    amp_dtype = resolve_precision(precision, device)
+    sigmas = karras_sigmas(steps, sigma_min, sigma_max, rho).to(device)
+    context = _context(model, n, class_label, scaled_flux)
+    shape = (model.config.in_channels, model.config.image_size, model.config.image_size)
+    out = np.empty((n, *shape[1:]), dtype=np.float32)
+    with tqdm(total=n, desc="sampling", unit="img", disable=not progress) as bar, torch.inference_mode():
+        for start in range(0, n, batch_size):
+            stop = min(start + batch_size, n)
+            x = per_image_noise(range(seed + start, seed + stop), shape, device) * sigmas[0]  # x_0 ~ N(0, σ_0² I)
+            ctx = context[start:stop].to(device) if context is not None else None
+            D = GuidedDenoiser(model.denoiser, ctx, omega)
+            amp = torch.autocast(device.type, dtype=amp_dtype) if amp_dtype else contextlib.nullcontext()
+            with amp:
+                x = SAMPLERS[sampler](D, x, sigmas)
+            out[start:stop] = from_model_range(x.float()).cpu().numpy()[:, 0]
+            bar.update(stop - start)
+    return out
+
+
+def train(config: Config | str, run_dir, resume: bool = False, overrides: list[str] | None = None,
+          device: str = "auto", progress: bool = True, max_steps: int | None = None) -> Path:
+    """Train (or resume) a model from a :class:`Config` or preset name; returns the last
+    checkpoint folder. Run under ``torchrun`` for several processes."""
+    from radiogen.config import load_preset
+    from radiogen.training.loop import train as _train
+    cfg = load_preset(config) if isinstance(config, str) else config
+    if overrides:
+        cfg = cfg.override(overrides)
+    return _train(cfg, run_dir, resume=resume, device=device, progress=progress, max_steps=max_steps)

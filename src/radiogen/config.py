@@ -1,0 +1,164 @@
+"""Settings for the network, the training run and the data, as dataclasses.
+
+Presets are JSON files in ``radiogen/presets/`` (``first-paper``, ``first-cpu``, ``tiny``);
+any value can be overridden with dotted ``key=value`` strings, e.g. ``model.channels=32``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+__all__ = ["ModelConfig", "TrainingConfig", "DataConfig", "Config", "load_preset", "list_presets"]
+
+
+@dataclass
+class ModelConfig:
+    """The U-Net of Section 4.1 / Table 3 and the EDM preconditioning (Eq. 17–21)."""
+
+    image_size: int = 80                        # Table 3: resolution levels (80, 40, 20)
+    in_channels: int = 1
+    channels: int = 128                         # Table 3: initial channels
+    channel_mult: tuple[int, ...] = (1, 2, 2)   # Table 3: channel multipliers
+    num_res_blocks: int = 2                     # encoder blocks per level (decoder: one more)
+    attention: tuple[bool, ...] = (False, True, True)  # Table 3: attention per level
+    attention_heads: int = 2                    # Table 3
+    attention_head_channels: int = 32           # Table 3
+    attention_kernel: int = 3                   # Section 4.1: 3×3 convs for Q, K, V and output
+    norm_groups: int = 32                       # Table 3
+    dropout: float = 0.1                        # Table 4
+    emb_mult: int = 4                           # embedding width = emb_mult × channels
+    context_dim: int = 4                        # one-hot classes (4) or a scalar (1); 0: none
+    sigma_data: float = 0.5                     # Eq. (18)–(20)
+
+    def __post_init__(self):
+        self.channel_mult = tuple(self.channel_mult)
+        self.attention = tuple(bool(a) for a in self.attention)
+        if len(self.attention) != len(self.channel_mult):
+            raise ValueError("model.attention needs one entry per level of model.channel_mult")
+        if self.image_size % 2 ** (len(self.channel_mult) - 1):
+            raise ValueError(f"image_size {self.image_size} does not halve "
+                             f"{len(self.channel_mult) - 1} times")
+        for mult in self.channel_mult:
+            if (self.channels * mult) % self.norm_groups:
+                raise ValueError(f"{self.channels * mult} channels do not split into "
+                                 f"{self.norm_groups} norm groups")
+
+
+@dataclass
+class DataConfig:
+    """Which images to train on and how they are balanced (Section 3)."""
+
+    source: str = "first"                       # "first" (bundled zip) or the path of an HDF5 store
+    first_splits: tuple[str, ...] = ("train", "valid")   # published FIRST splits to draw from
+    balance: str = "undersample"                # "undersample", "weight" (loss weights) or "none"
+    valid_fraction: float = 0.1                 # Section 4.2: 90/10 train/validation split
+    limit: int = 0                              # keep at most this many images (0: all); for tests
+
+    def __post_init__(self):
+        self.first_splits = tuple(self.first_splits)
+        if self.balance not in ("undersample", "weight", "none"):
+            raise ValueError(f"data.balance must be undersample, weight or none, not {self.balance!r}")
+
+
+@dataclass
+class TrainingConfig:
+    """The training run of Section 4.2, Eq. (22) and Table 4."""
+
+    iterations: int = 40_000                    # Table 4 (FIRST)
+    batch_size: int = 128                       # Table 4 (FIRST); global, split over ranks
+    lr: float = 2e-5                            # Table 4
+    lr_warmup: int = 0                          # linear warm-up steps
+    ema_rate: float = 0.9999                    # Table 4
+    ema_warmup: bool = True                     # rate min(β, (1+k)/(10+k)): useful for short runs
+    p_mean: float = -2.5                        # Table 4: ln σ ~ N(P_mean, P_std²)
+    p_std: float = 1.8                          # Table 4
+    context_dropout: float = 0.1                # Table 4: null-token rate for guidance
+    precision: str = "auto"                     # "auto", "fp32", "bf16" or "fp16"
+    grad_clip: float = 0.0                      # 0: no clipping
+    augment: bool = True                        # random flips and rotations by multiples of 90°
+    seed: int = 0
+    log_every: int = 50
+    val_every: int = 500
+    checkpoint_every: int = 1000
+    keep_checkpoints: int = 2
+    threads: int = 0                            # CPU threads (0: torch's default)
+
+
+@dataclass
+class Config:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    name: str = "custom"
+    description: str = ""
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Config":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown config sections: {sorted(unknown)}")
+        return cls(model=_build(ModelConfig, d.get("model", {}), "model"),
+                   data=_build(DataConfig, d.get("data", {}), "data"),
+                   training=_build(TrainingConfig, d.get("training", {}), "training"),
+                   name=d.get("name", "custom"), description=d.get("description", ""))
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    @classmethod
+    def from_json(cls, path: str | os.PathLike) -> "Config":
+        try:
+            return cls.from_dict(json.loads(Path(path).read_text()))
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path}: not valid JSON ({err})") from None
+
+    def override(self, assignments: list[str]) -> "Config":
+        """A copy with ``section.key=value`` assignments applied (values parsed as JSON)."""
+        d = self.to_dict()
+        for item in assignments:
+            key, sep, raw = item.partition("=")
+            section, _, name = key.strip().partition(".")
+            if not sep or section not in ("model", "data", "training") or not name:
+                raise ValueError(f"override {item!r} is not of the form section.key=value")
+            if name not in d[section]:
+                raise ValueError(f"unknown setting {section}.{name}; known: {sorted(d[section])}")
+            try:
+                value = json.loads(raw)
+            except json.JSONDecodeError:
+                value = raw  # a bare string such as data.source=/path/to/data.h5
+            d[section][name] = value
+        return Config.from_dict(d)
+
+
+def _build(cls, values: dict, section: str):
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(values) - known
+    if unknown:
+        raise ValueError(f"unknown {section} settings: {sorted(unknown)}")
+    return cls(**values)
+
+
+def list_presets() -> list[str]:
+    folder = resources.files("radiogen") / "presets"
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".json"))
+
+
+def load_preset(name_or_path: str) -> Config:
+    """A preset by name (``first-cpu``) or a JSON config file by path."""
+    path = Path(name_or_path)
+    if path.suffix == ".json" and path.exists():
+        return Config.from_json(path)
+    folder = resources.files("radiogen") / "presets"
+    candidate = folder / f"{name_or_path}.json"
+    if not candidate.is_file():
+        raise ValueError(f"no preset or config file {name_or_path!r}; presets: {list_presets()}")
+    return Config.from_dict(json.loads(candidate.read_text()))

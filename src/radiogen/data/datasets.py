@@ -1,0 +1,103 @@
+"""Training sets in memory: images in [−1, 1] with their context, the 90/10 split, class
+balancing and the flip/rot90 augmentation of Section 4.2."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from radiogen.data.first import CLASSES, inverse_frequency_weights, load_first, undersample_indices
+from radiogen.data.store import read_store
+from radiogen.data.transforms import to_model_range
+
+__all__ = ["TrainingSet", "load_training_set", "split_train_valid", "augment_dihedral"]
+
+
+@dataclass
+class TrainingSet:
+    """Images (N, 1, H, W) in [−1, 1], context (N, k) and per-image loss weights (N,).
+
+    ``meta`` describes what the context means (``kind``: "class" with ``class_names``, or
+    "flux" with the Box-Cox parameters) and the pixel scale and beam, for the model card."""
+
+    images: torch.Tensor
+    context: torch.Tensor
+    weights: torch.Tensor
+    meta: dict
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def subset(self, index) -> "TrainingSet":
+        index = torch.as_tensor(index, dtype=torch.long)
+        return TrainingSet(self.images[index], self.context[index], self.weights[index], self.meta)
+
+
+def _class_set(images01, labels, class_names, balance, rng, meta):
+    if balance == "undersample":
+        keep = undersample_indices(labels, rng)
+        images01, labels = images01[keep], labels[keep]
+    weights = (inverse_frequency_weights(labels, len(class_names))[labels] if balance == "weight"
+               else np.ones(len(labels), np.float32))
+    context = np.eye(len(class_names), dtype=np.float32)[labels]   # one-hot classes
+    return TrainingSet(torch.from_numpy(to_model_range(images01[:, None])),
+                       torch.from_numpy(context), torch.from_numpy(weights),
+                       {**meta, "kind": "class", "class_names": list(class_names),
+                        "n_per_class": np.bincount(labels, minlength=len(class_names)).tolist()})
+
+
+def load_training_set(data_cfg, seed: int = 0) -> TrainingSet:
+    """The training images that ``data_cfg`` (a :class:`radiogen.config.DataConfig`) names:
+    the bundled FIRST archive, or an HDF5 store (class or flux conditioned)."""
+    rng = np.random.default_rng(seed)
+    if data_cfg.source == "first":
+        parts = [load_first(split) for split in data_cfg.first_splits]
+        images = np.concatenate([p.images for p in parts])
+        labels = np.concatenate([p.labels for p in parts])
+        meta = {"source": "FIRST (Griese et al. 2023), splits " + "+".join(data_cfg.first_splits),
+                "pixel_scale_arcsec": 1.8, "beam_arcsec": [5.0, 5.0, 0.0]}
+        ts = _class_set(images, labels, CLASSES, data_cfg.balance, rng, meta)
+    else:
+        store = read_store(data_cfg.source)
+        meta = {"source": str(data_cfg.source),
+                "pixel_scale_arcsec": float(store.attrs.get("pixel_scale_arcsec", 0) or 0),
+                "beam_arcsec": [float(store.attrs.get(k, 0) or 0) for k in
+                                ("beam_bmaj_arcsec", "beam_bmin_arcsec", "beam_bpa_deg")]}
+        if store.kind == "class":
+            if store.labels is None:
+                raise ValueError(f"{data_cfg.source}: a class store without /labels")
+            ts = _class_set(store.images, store.labels, store.class_names, data_cfg.balance, rng, meta)
+        else:
+            if store.scaled_flux is None:
+                raise ValueError(f"{data_cfg.source}: a flux store without /scaled_flux")
+            meta.update(kind="flux", boxcox={k: float(store.attrs[f"boxcox_{k}"])
+                                             for k in ("lambda", "mean", "std")},
+                        scaled_flux_histogram=np.histogram(store.scaled_flux, bins=100)[0].tolist(),
+                        scaled_flux_range=[float(store.scaled_flux.min()), float(store.scaled_flux.max())])
+            ts = TrainingSet(torch.from_numpy(to_model_range(store.images[:, None].astype(np.float32))),
+                             torch.from_numpy(store.scaled_flux.astype(np.float32)[:, None]),
+                             torch.ones(len(store)), meta)
+    if data_cfg.limit:
+        ts = ts.subset(np.sort(rng.permutation(len(ts))[:data_cfg.limit]))
+    return ts
+
+
+def split_train_valid(ts: TrainingSet, valid_fraction: float, seed: int = 0):
+    """Seeded random split into training and validation sets (90/10 in the paper)."""
+    order = np.random.default_rng(seed + 1).permutation(len(ts))
+    n_valid = int(round(valid_fraction * len(ts)))
+    return ts.subset(np.sort(order[n_valid:])), ts.subset(np.sort(order[:n_valid]))
+
+
+def augment_dihedral(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Random horizontal and vertical flips, then a rotation by a random multiple of 90°,
+    drawn independently for every image of the batch (N, C, H, W) with square images."""
+    n = x.shape[0]
+    flips = torch.rand(n, 2, generator=generator) < 0.5
+    k = torch.randint(0, 4, (n,), generator=generator)
+    x = torch.where(flips[:, 0, None, None, None].to(x.device), x.flip(-1), x)
+    x = torch.where(flips[:, 1, None, None, None].to(x.device), x.flip(-2), x)
+    rotations = torch.stack([torch.rot90(x, r, dims=(-2, -1)) for r in range(4)])
+    return rotations[k.to(x.device), torch.arange(n, device=x.device)]

@@ -1,0 +1,11 @@
+"""Diffusion mathematics: noise levels (Eq. 25), the training loss (Eq. 22), ODE samplers
+(Algorithm 1), classifier-free guidance (Eq. 8) and per-image seeding."""
+
+from radiogen.diffusion.guidance import GuidedDenoiser
+from radiogen.diffusion.loss import EDMLoss
+from radiogen.diffusion.samplers import SAMPLERS, sample_euler, sample_heun
+from radiogen.diffusion.schedules import karras_sigmas
+from radiogen.diffusion.seeding import per_image_noise
+
+__all__ = ["GuidedDenoiser", "EDMLoss", "SAMPLERS", "sample_euler", "sample_heun",
+           "karras_sigmas", "per_image_noise"]

@@ -1,0 +1,17 @@
+"""Per-image random generators: image k of a run with seed s is the same whatever the batch
+size, because its noise comes from its own generator seeded with s + k (as in NVlabs/edm)."""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["per_image_noise"]
+
+
+def per_image_noise(seeds, shape, device=None, dtype=torch.float32) -> torch.Tensor:
+    """Stack one standard-normal tensor of ``shape`` per seed into a batch."""
+    out = []
+    for seed in seeds:
+        g = torch.Generator(device="cpu").manual_seed(int(seed))
+        out.append(torch.randn(shape, generator=g, dtype=torch.float32))
+    return torch.stack(out).to(device=device, dtype=dtype)

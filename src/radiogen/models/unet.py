@@ -1,0 +1,109 @@
+"""The U-Net F_θ of Section 4.1 (Fig. 7, Table 3), conditioned on the noise level and a context
+(one-hot class or scaled peak flux) with classifier-free-guidance context dropout."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from radiogen.config import ModelConfig
+from radiogen.models.layers import EfficientAttention, EmbeddingMLP, ResBlock, SinusoidalEmbedding
+
+__all__ = ["UNet", "count_parameters"]
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+class UNet(nn.Module):
+    """Encoder (``num_res_blocks`` blocks per level, then a down-sampling block except at the
+    lowest level), bottleneck (block, attention, block), decoder (``num_res_blocks + 1`` blocks
+    per level on the skip connections, then an up-sampling block except at the top level).
+    Attention follows every resolution-preserving block of the levels that have it."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        ch, groups, drop = cfg.channels, cfg.norm_groups, cfg.dropout
+        emb_dim = cfg.emb_mult * ch
+
+        # Noise-level embedding: sinusoidal encoding + one-layer FCN.
+        self.noise_embed = nn.Sequential(SinusoidalEmbedding(ch), nn.Linear(ch, emb_dim), nn.SiLU())
+        # Context embedding (two-layer GELU FCN), added to the noise embedding, and the second
+        # network of identical architecture that feeds FiLM in every block.
+        self.context_embed = EmbeddingMLP(cfg.context_dim, emb_dim) if cfg.context_dim else None
+        self.emb_out = EmbeddingMLP(emb_dim, emb_dim)
+
+        def attention(c):
+            return EfficientAttention(c, cfg.attention_heads, cfg.attention_head_channels, groups,
+                                      cfg.attention_kernel)
+
+        def block(cin, cout, resample=None):
+            return ResBlock(cin, cout, emb_dim, groups, drop, resample)
+
+        self.conv_in = nn.Conv2d(cfg.in_channels, ch, 3, padding=1)
+        levels = len(cfg.channel_mult)
+        self.down = nn.ModuleList()
+        skip_channels, c = [ch], ch
+        for level, mult in enumerate(cfg.channel_mult):
+            for _ in range(cfg.num_res_blocks):
+                self.down.append(nn.ModuleList([block(c, ch * mult)]))
+                c = ch * mult
+                if cfg.attention[level]:
+                    self.down[-1].append(attention(c))
+                skip_channels.append(c)
+            if level < levels - 1:
+                self.down.append(nn.ModuleList([block(c, c, "down")]))
+                skip_channels.append(c)
+
+        self.mid = nn.ModuleList([block(c, c), attention(c), block(c, c)])
+
+        self.up = nn.ModuleList()
+        self.up_takes_skip: list[bool] = []   # up-sampling blocks take no skip connection
+        for level, mult in reversed(list(enumerate(cfg.channel_mult))):
+            for _ in range(cfg.num_res_blocks + 1):
+                self.up.append(nn.ModuleList([block(c + skip_channels.pop(), ch * mult)]))
+                self.up_takes_skip.append(True)
+                c = ch * mult
+                if cfg.attention[level]:
+                    self.up[-1].append(attention(c))
+            if level > 0:
+                self.up.append(nn.ModuleList([block(c, c, "up")]))
+                self.up_takes_skip.append(False)
+
+        self.out = nn.Sequential(nn.GroupNorm(groups, c), nn.SiLU(),
+                                 nn.Conv2d(c, cfg.in_channels, 3, padding=1))
+        nn.init.zeros_(self.out[-1].weight)  # F_θ starts at 0, so D_θ starts at c_skip·x
+        nn.init.zeros_(self.out[-1].bias)
+
+    def embed(self, c_noise, context=None, context_mask=None):
+        """The conditioning vector fed to every block's FiLM.
+
+        ``context_mask`` (1: keep, 0: null token ∅) drops the context of single samples; a
+        dropped context adds nothing, so D(x; σ | ∅) is the unconditional model."""
+        emb = self.noise_embed(c_noise)
+        if self.context_embed is not None and context is not None:
+            ctx = self.context_embed(context.to(emb.dtype))
+            if context_mask is not None:
+                ctx = ctx * context_mask.to(ctx.dtype)[:, None]
+            emb = emb + ctx
+        return self.emb_out(emb)
+
+    def forward(self, x, c_noise, context=None, context_mask=None):
+        emb = self.embed(c_noise, context, context_mask)
+        h = self.conv_in(x)
+        skips = [h]
+        for layers in self.down:
+            h = layers[0](h, emb)
+            for attn in layers[1:]:
+                h = attn(h)
+            skips.append(h)
+        h = self.mid[2](self.mid[1](self.mid[0](h, emb)), emb)
+        for layers, takes_skip in zip(self.up, self.up_takes_skip):
+            if takes_skip:
+                h = torch.cat([h, skips.pop()], dim=1)
+            h = layers[0](h, emb)
+            for attn in layers[1:]:
+                h = attn(h)
+        return self.out(h)

@@ -1,0 +1,263 @@
+"""The training loop of Section 4.2: Eq. (22) loss, Adam, EMA, mixed precision, flips/rot90,
+context dropout, validation loss, resumable checkpoints, DDP through torchrun.
+
+Randomness is derived from (seed, step, rank) at every step, so a resumed run draws exactly the
+batches, noise levels and dropout masks that the uninterrupted run would have drawn.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn.parallel import DistributedDataParallel
+from tqdm.auto import tqdm
+
+from radiogen.atomic import atomic_path
+from radiogen.config import Config
+from radiogen.data.datasets import augment_dihedral, load_training_set, split_train_valid
+from radiogen.diffusion.loss import EDMLoss
+from radiogen.models import Denoiser, count_parameters
+from radiogen.training.checkpoint import latest_checkpoint, load_training_state, read_model_file, save_checkpoint
+from radiogen.training.distributed import cleanup_distributed, init_distributed
+from radiogen.training.ema import EMA
+
+__all__ = ["train", "resolve_precision", "cpu_supports_bf16"]
+
+METRIC_FIELDS = ["step", "images", "loss", "val_loss", "val_loss_ema", "lr", "images_per_s", "elapsed_s"]
+
+
+def cpu_supports_bf16() -> bool:
+    """Whether this CPU has native bfloat16 arithmetic (AVX512-BF16 or AMX on x86)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for ``precision`` ("auto", "fp32", "bf16", "fp16"); None for fp32."""
+    if precision == "fp32":
+        return None
+    if precision == "bf16":
+        return torch.bfloat16
+    if precision == "fp16":
+        if device.type != "cuda":
+            raise ValueError("fp16 autocast needs a GPU; use bf16 or fp32 on the CPU")
+        return torch.float16
+    if precision != "auto":
+        raise ValueError(f"precision must be auto, fp32, bf16 or fp16, not {precision!r}")
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.bfloat16 if cpu_supports_bf16() else None
+
+
+def _step_generator(seed: int, step: int, rank: int) -> torch.Generator:
+    return torch.Generator().manual_seed(int(np.random.SeedSequence([seed, step, rank]).generate_state(1)[0]))
+
+
+def _batch_indices(step: int, n: int, global_batch: int, rank: int, local_batch: int, seed: int):
+    """Indices of this rank's share of batch ``step``: consecutive slices of one seeded random
+    permutation of the training set per epoch."""
+    positions = step * global_batch + rank * local_batch + np.arange(local_batch)
+    epochs, offsets = np.divmod(positions, n)
+    out = np.empty(local_batch, dtype=np.int64)
+    for epoch in np.unique(epochs):
+        perm = np.random.default_rng([seed, int(epoch)]).permutation(n)
+        out[epochs == epoch] = perm[offsets[epochs == epoch]]
+    return torch.from_numpy(out)
+
+
+@torch.no_grad()
+def validation_loss(denoiser, loss_fn, valid, device, autocast, batch_size=256, seed=12345) -> float:
+    """Eq. (22) on the validation set with fixed noise levels and noise: comparable over a run."""
+    if len(valid) == 0:
+        return float("nan")
+    was_training = denoiser.training
+    denoiser.eval()
+    g = torch.Generator().manual_seed(seed)
+    total = 0.0
+    for start in range(0, len(valid), batch_size):
+        x = valid.images[start:start + batch_size].to(device)
+        ctx = valid.context[start:start + batch_size].to(device)
+        sigma = loss_fn.sample_sigma(x.shape[0], g).to(device)
+        noise = torch.randn(x.shape, generator=g).to(device)
+        with autocast():
+            total += loss_fn(denoiser, x, ctx, None, sigma=sigma, noise=noise).sum().item()
+    denoiser.train(was_training)
+    return total / len(valid)
+
+
+class _MetricsLog:
+    """metrics.csv (rows beyond a resumed step are dropped) and TensorBoard scalars."""
+
+    def __init__(self, run_dir: Path, start_step: int):
+        self.path = run_dir / "metrics.csv"
+        rows = []
+        if self.path.exists() and start_step > 0:
+            with open(self.path, newline="") as f:
+                rows = [r for r in csv.DictReader(f) if int(r["step"]) <= start_step]
+        with atomic_path(self.path) as tmp, open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, METRIC_FIELDS)
+            writer.writeheader()
+            writer.writerows(rows)
+        from torch.utils.tensorboard import SummaryWriter
+        self.tb = SummaryWriter(str(run_dir / "tensorboard"), purge_step=start_step or None)
+
+    def write(self, row: dict) -> None:
+        with open(self.path, "a", newline="") as f:
+            csv.DictWriter(f, METRIC_FIELDS).writerow({k: row.get(k, "") for k in METRIC_FIELDS})
+        for key in ("loss", "val_loss", "val_loss_ema", "lr", "images_per_s"):
+            if isinstance(row.get(key), float) and np.isfinite(row[key]):
+                self.tb.add_scalar(key, row[key], row["step"])
+        self.tb.flush()
+
+    def close(self) -> None:
+        self.tb.close()
+
+
+def _rank_fingerprints(model, dist_info) -> list[float]:
+    """A checksum of the weights from every rank (all equal when DDP keeps them in step)."""
+    fp = torch.stack([p.detach().double().sum() for p in model.parameters()]).sum().reshape(1)
+    if not dist_info.enabled:
+        return [fp.item()]
+    import torch.distributed as dist
+    gathered = [torch.zeros_like(fp) for _ in range(dist_info.world_size)]
+    dist.all_gather(gathered, fp.to(dist_info.device))
+    return [g.item() for g in gathered]
+
+
+def train(cfg: Config, run_dir, resume: bool = False, device: str = "auto",
+          progress: bool = True, max_steps: int | None = None) -> Path:
+    """Train a denoiser as ``cfg`` says, writing checkpoints and metrics into ``run_dir``.
+
+    ``resume`` continues from the newest checkpoint in ``run_dir`` (exactly: same batches and
+    noise as without the interruption). ``max_steps`` stops early after that many steps of this
+    call (the run can be resumed). Returns the folder of the last checkpoint.
+    """
+    tc, run_dir = cfg.training, Path(run_dir)
+    dist_info = init_distributed(device)
+    dev = dist_info.device
+    if tc.threads:
+        torch.set_num_threads(tc.threads)
+    amp_dtype = resolve_precision(tc.precision, dev)
+    scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
+
+    def autocast():
+        if amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(dev.type, dtype=amp_dtype)
+
+    data = load_training_set(cfg.data, tc.seed)
+    if data.context.shape[1] != cfg.model.context_dim:
+        raise ValueError(f"the data has a {data.context.shape[1]}-d context ({data.meta['kind']}) "
+                         f"but model.context_dim is {cfg.model.context_dim}")
+    train_set, valid_set = split_train_valid(data, cfg.data.valid_fraction, tc.seed)
+    torch.manual_seed(tc.seed)
+    model = Denoiser(cfg.model).to(dev)
+    ema = EMA(model, tc.ema_rate, tc.ema_warmup)
+    optimizer = torch.optim.Adam(model.parameters(), lr=tc.lr)
+    loss_fn = EDMLoss(tc.p_mean, tc.p_std, cfg.model.sigma_data)
+    meta = {**data.meta, "preset": cfg.name, "training": json.loads(json.dumps(vars(tc)))}
+
+    step = 0
+    ckpt = latest_checkpoint(run_dir) if resume else None
+    if resume and ckpt is None:
+        raise FileNotFoundError(f"{run_dir}: nothing to resume (no checkpoint)")
+    if ckpt is not None:
+        model.load_state_dict(read_model_file(ckpt / "model.safetensors")[0])
+        ema.model.load_state_dict(read_model_file(ckpt / "ema.safetensors")[0])
+        state = load_training_state(ckpt)
+        optimizer.load_state_dict(state["optimizer"])
+        if "scaler" in state:
+            scaler.load_state_dict(state["scaler"])
+        step = int(state["step"])
+    elif dist_info.is_main and (run_dir / "checkpoints").exists():
+        raise ValueError(f"{run_dir} already holds a run; use --resume or another folder")
+
+    if dist_info.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        with atomic_path(run_dir / "config.json") as tmp:
+            tmp.write_text(cfg.to_json())
+        print(f"radiogen train: {count_parameters(model):,} parameters, {len(train_set)} training and "
+              f"{len(valid_set)} validation images, {dev}, "
+              f"{'fp32' if amp_dtype is None else str(amp_dtype).split('.')[-1]}"
+              f"{f', {dist_info.world_size} processes' if dist_info.enabled else ''}", flush=True)
+    log = _MetricsLog(run_dir, step) if dist_info.is_main else None
+    net = DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None) \
+        if dist_info.enabled else model
+    if tc.batch_size % dist_info.world_size:
+        raise ValueError(f"batch size {tc.batch_size} does not split over {dist_info.world_size} processes")
+    local_batch = tc.batch_size // dist_info.world_size
+    weights = train_set.weights.to(dev)
+    end = tc.iterations if max_steps is None else min(tc.iterations, step + max_steps)
+    bar = tqdm(total=tc.iterations, initial=step, disable=not (progress and dist_info.is_main),
+               desc="training", unit="step", dynamic_ncols=True)
+    model.train()
+    t0, window_t, window_steps, losses = time.perf_counter(), time.perf_counter(), 0, []
+    last_ckpt = ckpt
+    while step < end:
+        g = _step_generator(tc.seed, step, dist_info.rank)
+        torch.manual_seed(int(torch.randint(2**62, (1,), generator=g)))  # dropout masks
+        idx = _batch_indices(step, len(train_set), tc.batch_size, dist_info.rank, local_batch, tc.seed)
+        x = train_set.images[idx]
+        if tc.augment:
+            x = augment_dihedral(x, g)
+        x, ctx = x.to(dev), train_set.context[idx].to(dev)
+        keep = (torch.rand(local_batch, generator=g) >= tc.context_dropout).float().to(dev)
+        sigma = loss_fn.sample_sigma(local_batch, g).to(dev)
+        noise = torch.randn(x.shape, generator=g).to(dev)
+        lr = tc.lr * min(1.0, (step + 1) / tc.lr_warmup) if tc.lr_warmup else tc.lr
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        with autocast():
+            per_image = loss_fn(net, x, ctx, keep, sigma=sigma, noise=noise)
+        loss = (per_image * weights[idx.to(dev)]).mean()
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        if tc.grad_clip:
+            scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
+        scaler.step(optimizer)
+        scaler.update()
+        ema.update(model, step)
+        step += 1
+        window_steps += 1
+        losses.append(loss.item())
+        bar.update(1)
+
+        row = None
+        if step % tc.log_every == 0 or step == end:
+            rate = window_steps * tc.batch_size / (time.perf_counter() - window_t)
+            row = {"step": step, "images": step * tc.batch_size, "loss": float(np.mean(losses)),
+                   "lr": lr, "images_per_s": rate, "elapsed_s": time.perf_counter() - t0}
+            bar.set_postfix(loss=f"{row['loss']:.4f}", img_s=f"{rate:.1f}")
+            window_t, window_steps, losses = time.perf_counter(), 0, []
+        if dist_info.is_main and (step % tc.val_every == 0 or step == end):
+            row = row or {"step": step, "images": step * tc.batch_size, "lr": lr,
+                          "elapsed_s": time.perf_counter() - t0}
+            row["val_loss"] = validation_loss(model, loss_fn, valid_set, dev, autocast)
+            row["val_loss_ema"] = validation_loss(ema.model, loss_fn, valid_set, dev, autocast)
+        if row is not None and log is not None:
+            log.write(row)
+        if step % tc.checkpoint_every == 0 or step == end:
+            fingerprints = _rank_fingerprints(model, dist_info)
+            if dist_info.is_main:
+                last_ckpt = save_checkpoint(
+                    run_dir, step, model, ema.model, optimizer, cfg.model,
+                    {**meta, "rank_fingerprints": fingerprints},
+                    {"scaler": scaler.state_dict()} if scaler.is_enabled() else None,
+                    keep=tc.keep_checkpoints)
+            if dist_info.enabled:
+                torch.distributed.barrier()
+    bar.close()
+    if log is not None:
+        log.close()
+    cleanup_distributed()
+    return last_ckpt if last_ckpt is not None else Path(run_dir)

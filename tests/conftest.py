@@ -1,0 +1,23 @@
+"""Shared fixtures: a tiny trained run reused by the API and command-line tests."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+
+@pytest.fixture(autouse=True)
+def _few_threads():
+    """Tests run on a 2-core CI machine: keep torch from oversubscribing it."""
+    torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """A tiny class-conditioned model trained for a few steps (seconds)."""
+    from radiogen import api
+    run_dir = tmp_path_factory.mktemp("tiny-run")
+    api.train("tiny", run_dir, overrides=["training.iterations=4", "training.checkpoint_every=2",
+                                          "training.val_every=2", "training.log_every=2"],
+              progress=False)
+    return run_dir
