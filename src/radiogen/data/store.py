@@ -8,10 +8,13 @@ Layout (every per-image dataset has N rows):
 ``/min_flux``      float64 (N,), original image minimum in Jy/beam (after negative clipping)
 ``/scaled_flux``   float32 (N,), Box-Cox standardised peak flux (Eq. 12), the flux context
 ``/names``, ``/ra``, ``/dec``, ``/snr_sigma`` and other per-image columns, optional
+(the survey pipeline adds ``/source_file`` and, where the catalog gives optical counterparts,
+``/optical_centre``)
 
 File attributes: ``kind`` ("class" or "flux"), ``pixel_scale_arcsec``, ``beam_bmaj_arcsec``,
 ``beam_bmin_arcsec``, ``beam_bpa_deg``, ``boxcox_lambda``, ``boxcox_mean``, ``boxcox_std``
-(flux sets), ``settings`` and ``selection_report`` (JSON text), ``radiogen_version``.
+(flux sets), ``settings`` and ``selection_report`` (JSON text), ``radiogen_version``; optional
+``frequency_hz``, ``cutout_size``, ``inputs`` (JSON text).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import numpy as np
 from radiogen import __version__
 from radiogen.atomic import atomic_path
 
-__all__ = ["Store", "write_store", "read_store"]
+__all__ = ["Store", "write_store", "read_store", "describe_store"]
 
 
 @dataclass
@@ -77,13 +80,15 @@ def write_store(path: str | os.PathLike, images: np.ndarray, columns: dict | Non
             raise ValueError(f"column {name!r} has {len(values)} rows for {len(images)} images")
     with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as f:
+            # track_times=False: the same content gives the same bytes (reproducible re-runs)
             f.create_dataset("images", data=images, chunks=(1, *images.shape[1:]),
-                             compression="gzip", compression_opts=4, shuffle=True)
+                             compression="gzip", compression_opts=4, shuffle=True,
+                             track_times=False)
             for name, values in columns.items():
                 values = np.asarray(values)
                 if values.dtype.kind in "UO":
                     values = values.astype(h5py.string_dtype())
-                f.create_dataset(name, data=values)
+                f.create_dataset(name, data=values, track_times=False)
             f.attrs["radiogen_version"] = __version__
             for key, value in (attrs or {}).items():
                 f.attrs[key] = _encode(value)
@@ -122,3 +127,43 @@ def read_store(path: str | os.PathLike) -> Store:
                 value = [str(v) for v in value]
             attrs[key] = value
     return Store(images, columns, attrs)
+
+
+def _histogram_lines(values: np.ndarray, bins: int, log: bool = False, width: int = 40) -> list[str]:
+    counts, edges = np.histogram(np.log10(values) if log else values, bins=bins)
+    edges = 10 ** edges if log else edges
+    scale = width / max(counts.max(), 1)
+    return [f"  {lo:>10.4g} … {hi:<10.4g} {n:>7} {'#' * int(round(n * scale))}"
+            for lo, hi, n in zip(edges[:-1], edges[1:], counts)]
+
+
+def describe_store(store: Store, bins: int = 20) -> str:
+    """A text summary of a store: size, kind, geometry, the selection report (Table 1) and, for
+    flux sets, the Box-Cox parameters and a histogram of the peak flux (Jy/beam) and scaled flux."""
+    a = store.attrs
+    n, h, w = store.images.shape
+    lines = [f"{n} images of {h}×{w} px, kind {store.kind!r}",
+             f"pixel scale {float(a.get('pixel_scale_arcsec', np.nan)):.4g}″, beam "
+             f"{float(a.get('beam_bmaj_arcsec', np.nan)):.4g}″ × "
+             f"{float(a.get('beam_bmin_arcsec', np.nan)):.4g}″, PA "
+             f"{float(a.get('beam_bpa_deg', np.nan)):.4g}°"]
+    if store.kind == "class" and store.labels is not None:
+        counts = np.bincount(store.labels, minlength=len(store.class_names))
+        lines += [f"  {name:<10} {c:>6}" for name, c in zip(store.class_names, counts)]
+    report = a.get("selection_report")
+    report = report if isinstance(report, dict) else {}
+    if "table" in report:
+        lines.append(f"{'Step':<14}{'Removed':>10}{'Total selected':>16}")
+        lines += [f"{s:<14}{r:>10}{t:>16}" for s, r, t in report["table"]]
+    lines += [f"Skipped: {name}: {why}" for name, why in report.get("skipped_files", [])]
+    lines += [f"Note: {note}" for note in report.get("notes", [])]
+    if "boxcox_lambda" in a:
+        lines.append(f"Box-Cox (Eq. 12): λ = {float(a['boxcox_lambda']):.4g}, mean "
+                     f"{float(a['boxcox_mean']):.4g}, std {float(a['boxcox_std']):.4g}")
+    if "peak_flux" in store.columns and n:
+        lines.append("Peak flux f̂ (Jy/beam), log-spaced bins:")
+        lines += _histogram_lines(store.columns["peak_flux"], bins, log=True)
+    if store.scaled_flux is not None and n:
+        lines.append("Scaled flux (the model context):")
+        lines += _histogram_lines(store.scaled_flux, bins)
+    return "\n".join(lines)

@@ -1,10 +1,12 @@
-"""Pixel transforms shared by every dataset: crops and min-max scaling (Eq. 11)."""
+"""Pixel transforms shared by every dataset: crops, negative clipping and min-max scaling
+(Eq. 11) with its inverse (Section 3.1)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["center_crop", "minmax_scale", "to_model_range", "from_model_range"]
+__all__ = ["center_crop", "clip_negative", "minmax_scale", "minmax_unscale", "to_model_range",
+           "from_model_range"]
 
 
 def center_crop(image: np.ndarray, size: int) -> np.ndarray:
@@ -16,6 +18,11 @@ def center_crop(image: np.ndarray, size: int) -> np.ndarray:
     return image[..., top:top + size, left:left + size]
 
 
+def clip_negative(image: np.ndarray) -> np.ndarray:
+    """Set negative pixels to 0 (Section 3.1: artefacts of the image reconstruction)."""
+    return np.maximum(image, 0)
+
+
 def minmax_scale(image: np.ndarray) -> np.ndarray:
     """Eq. (11): x_scaled = (x − min x) / (max x − min x), per image, as float32.
 
@@ -25,6 +32,20 @@ def minmax_scale(image: np.ndarray) -> np.ndarray:
     lo, hi = image.min(axis=(-2, -1), keepdims=True), image.max(axis=(-2, -1), keepdims=True)
     span = hi - lo
     return np.where(span > 0, (image - lo) / np.where(span > 0, span, 1), 0).astype(np.float32)
+
+
+def minmax_unscale(x_scaled: np.ndarray, max_x: float, min_x: float = 0.0) -> np.ndarray:
+    """Inverse of Eq. (11): x = x_scaled · (max x − min x) + min x.
+
+    Parameters
+    ----------
+    x_scaled : ndarray
+        Image in [0, 1].
+    max_x, min_x : float
+        The original image maximum and minimum (e.g. peak flux in Jy/beam, and 0 after negative
+        clipping).
+    """
+    return np.asarray(x_scaled, dtype=np.float64) * (max_x - min_x) + min_x
 
 
 def to_model_range(image01):

@@ -1,0 +1,175 @@
+"""``radiogen data``: build HDF5 training stores from surveys (Section 3) and describe them.
+Parsing only; the work is done by :mod:`radiogen.data.pipeline` and :mod:`radiogen.data.first`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+__all__ = ["register"]
+
+def _selection_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("cut-outs and selection cuts (Section 3.1, Table 1)")
+    g.add_argument("--size", type=int, default=80,
+                   help="cut-out side in pixels (default 80: 120″ at 1.5″/px)")
+    g.add_argument("--pixel-scale", type=float, metavar="ARCSEC",
+                   help="required pixel scale; inputs with another are skipped "
+                        "(default: that of the first input)")
+    g.add_argument("--beam", type=float, nargs="+", metavar="ARCSEC",
+                   help="beam FWHM (BMAJ [BMIN [BPA°]]) for inputs whose headers have none")
+    g.add_argument("--frequency", type=float, metavar="HZ",
+                   help="observing frequency for inputs whose headers have none")
+    g.add_argument("--snr-threshold", type=float, default=5.0,
+                   help="keep images with S/N_σ ≥ this (Eq. 10; default 5)")
+    g.add_argument("--tau-start", type=float, default=5.0,
+                   help="initial τ of the source region x > x̃ + τσ (Eq. 9; default 5)")
+    g.add_argument("--tau-step", type=float, default=0.5,
+                   help="step by which τ is lowered until a source region exists (default 0.5)")
+    g.add_argument("--snr-on", choices=("minmax", "clipped", "raw"), default="minmax",
+                   help="image S/N_σ is computed on: min-max scaled (default), negatives set "
+                        "to 0, or as cut")
+    g.add_argument("--edge-fraction", type=float, default=0.8,
+                   help="drop images whose border pixels exceed this × the maximum (default 0.8)")
+    g.add_argument("--cut-order", nargs=4, metavar="CUT",
+                   default=["broken", "snr", "edge", "incomplete"],
+                   help="order the cuts are applied and counted in (default: Table 1's, "
+                        "broken snr edge incomplete)")
+    r = p.add_argument_group("run")
+    r.add_argument("--out", required=True, type=Path, help="the HDF5 store to write")
+    r.add_argument("--overwrite", action="store_true", help="replace an existing store")
+    r.add_argument("--workers", type=int, help="worker processes (default: the CPU count)")
+    r.add_argument("--chunk-size", type=int, default=500,
+                   help="sources or files per unit of work (the unit of resuming; default 500)")
+    r.add_argument("--no-resume", action="store_true",
+                   help="discard the finished units of an interrupted run instead of reusing them")
+    r.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _settings(args, columns=None):
+    from radiogen.data.cutouts import CatalogColumns
+    from radiogen.data.pipeline import PipelineSettings
+    from radiogen.data.selection import SelectionSettings
+
+    beam = None
+    if args.beam:
+        if len(args.beam) > 3:
+            raise ValueError("--beam takes BMAJ [BMIN [BPA]]")
+        bmaj = args.beam[0]
+        bmin = args.beam[1] if len(args.beam) > 1 else bmaj
+        beam = (bmaj, bmin, args.beam[2] if len(args.beam) > 2 else 0.0)
+    selection = SelectionSettings(snr_threshold=args.snr_threshold, tau_start=args.tau_start,
+                                  tau_step=args.tau_step, edge_fraction=args.edge_fraction,
+                                  order=tuple(args.cut_order), snr_on=args.snr_on)
+    return PipelineSettings(size=args.size, pixel_scale_arcsec=args.pixel_scale, beam_arcsec=beam,
+                            frequency_hz=args.frequency, columns=columns or CatalogColumns(),
+                            selection=selection, chunk_size=args.chunk_size)
+
+
+def _run_options(args) -> dict:
+    return dict(workers=args.workers, progress=not args.no_progress, resume=not args.no_resume,
+                overwrite=args.overwrite)
+
+
+def _finish(result) -> int:
+    print(result.report.format())
+    print(f"{result.n_images} images written to {result.path} "
+          f"(Box-Cox λ = {result.boxcox.lam:.4g})")
+    return 0
+
+
+def _lotss(args) -> int:
+    from radiogen.data.cutouts import CatalogColumns
+    from radiogen.data.pipeline import build_lotss_store
+
+    columns = CatalogColumns(args.name_column, args.ra_column, args.dec_column,
+                             args.id_ra_column, args.id_dec_column, args.mosaic_id_column)
+    return _finish(build_lotss_store(args.mosaics, args.catalog, args.out,
+                                     _settings(args, columns), **_run_options(args)))
+
+
+def _cutouts(args) -> int:
+    from radiogen.data.pipeline import build_cutout_store
+
+    return _finish(build_cutout_store(args.fits_dir, args.out, _settings(args),
+                                      **_run_options(args)))
+
+
+def _first(args) -> int:
+    from radiogen.data.first import write_first_store
+    from radiogen.data.store import describe_store, read_store
+
+    path = write_first_store(args.out, args.split, args.zip, overwrite=args.overwrite)
+    print(describe_store(read_store(path)))
+    print(f"written to {path}")
+    return 0
+
+
+def _info(args) -> int:
+    from radiogen.data.store import describe_store, read_store
+
+    print(describe_store(read_store(args.store), bins=args.bins))
+    return 0
+
+
+def register(subparsers) -> None:
+    """Add ``radiogen data`` and its subcommands."""
+    data = subparsers.add_parser(
+        "data", help="build training stores from survey data, and describe them",
+        description="Build HDF5 training stores (Section 3): cut-outs from survey mosaics and a "
+                    "catalog, or from a folder of FITS cut-outs, with the selection cuts of "
+                    "Table 1 and the flux preprocessing of Eq. 11-12; or the FIRST dataset.")
+    sub = data.add_subparsers(dest="data_command", metavar="SUBCOMMAND", required=True)
+
+    p = sub.add_parser(
+        "lotss", help="cut-outs of catalog sources from survey mosaics (LoTSS-style)",
+        description="Cut 80×80 px stamps around every catalog source (its optical counterpart "
+                    "where the catalog has one) from the mosaic that holds it, apply the "
+                    "selection cuts (broken, S/N_σ, edge pixels, incomplete coverage), set "
+                    "negative pixels to 0, min-max scale keeping the peak flux in Jy/beam, "
+                    "Box-Cox the peak flux, and write one HDF5 store. Prints the Table-1 report. "
+                    "An interrupted run resumes when started again with the same arguments.")
+    p.add_argument("--mosaics", required=True, type=Path, help="folder of FITS mosaics")
+    p.add_argument("--catalog", required=True, type=Path, help="source catalog (FITS or CSV)")
+    c = p.add_argument_group("catalog columns")
+    c.add_argument("--name-column", default="Source_Name", help="source name (default Source_Name)")
+    c.add_argument("--ra-column", default="RA", help="radio RA in degrees (default RA)")
+    c.add_argument("--dec-column", default="DEC", help="radio Dec in degrees (default DEC)")
+    c.add_argument("--id-ra-column", default="ID_RA",
+                   help="optical counterpart RA, used where present (default ID_RA)")
+    c.add_argument("--id-dec-column", default="ID_DEC",
+                   help="optical counterpart Dec, used where present (default ID_DEC)")
+    c.add_argument("--mosaic-id-column", default="Mosaic_ID",
+                   help="mosaic of each source, matched to file or folder names; "
+                        "without it sources are matched by WCS (default Mosaic_ID)")
+    _selection_args(p)
+    p.set_defaults(func=_lotss)
+
+    p = sub.add_parser(
+        "cutouts", help="re-centred crops of a folder of per-source FITS cut-outs",
+        description="Crop every FITS file of a folder (e.g. survey cut-out server downloads, "
+                    "in Jy/beam) to the central size×size pixels, then apply the same selection "
+                    "cuts and preprocessing as 'radiogen data lotss'. Unreadable files are "
+                    "skipped and named in the report.")
+    p.add_argument("--fits-dir", required=True, type=Path, help="folder of FITS cut-outs")
+    _selection_args(p)
+    p.set_defaults(func=_cutouts)
+
+    p = sub.add_parser(
+        "first", help="the FIRST labelled dataset (Griese et al. 2023) as a class store",
+        description="Write one split of the FIRST dataset (80×80 central crops, min-max scaled, "
+                    "class labels FRI/FRII/Compact/Bent, 1.8″ pixels, 5″ beam) as an HDF5 store.")
+    p.add_argument("--out", required=True, type=Path, help="the HDF5 store to write")
+    p.add_argument("--split", default="train", choices=("train", "valid", "test", "all"),
+                   help="published split (default train)")
+    p.add_argument("--zip", type=Path, help="the galaxy_data.zip archive (default: bundled)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing store")
+    p.set_defaults(func=_first)
+
+    p = sub.add_parser(
+        "info", help="describe a store: counts, selection report, flux histograms",
+        description="Print a store's size, kind, pixel scale and beam, its selection report "
+                    "(Table 1), class counts or Box-Cox parameters, and histograms of the peak "
+                    "flux (Jy/beam) and scaled flux.")
+    p.add_argument("store", type=Path, help="an HDF5 store written by radiogen")
+    p.add_argument("--bins", type=int, default=20, help="histogram bins (default 20)")
+    p.set_defaults(func=_info)
