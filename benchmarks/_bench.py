@@ -17,6 +17,7 @@ def model_config(preset: str) -> ModelConfig:
 
 
 def build(preset: str, device) -> Denoiser:
+    torch.set_flush_denormal(True)  # as radiogen's sampling and training do
     torch.manual_seed(0)
     return Denoiser(model_config(preset)).to(device)
 

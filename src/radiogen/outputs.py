@@ -27,7 +27,7 @@ def provenance_cards(model_name: str, kind: str, sampler: str, steps: int, guida
              ("SAMPLER", sampler, "ODE solver (Heun = paper Algorithm 1)"),
              ("STEPS", int(steps), "number of noise levels N (Eq. 25)"),
              ("OMEGA", float(guidance), "classifier-free guidance strength"),
-             ("SEED", int(seed), "noise seed of the first image (image k: SEED + k)")]
+             ("SEED", int(seed), "noise seed of image 0 (image k: SEED+k)")]
     if pixel_scale_arcsec:
         cards.append(("PIXSCALE", float(pixel_scale_arcsec), "[arcsec] pixel scale of training data"))
     if beam_arcsec is not None and beam_arcsec[0]:
@@ -101,9 +101,7 @@ def write_npy(path, images: np.ndarray) -> Path:
     return Path(path)
 
 
-def write_h5(path, images: np.ndarray, labels=None, attrs: dict | None = None) -> Path:
-    """Generated images as a radiogen HDF5 store, readable by ``radiogen evaluate``."""
-    columns = {}
-    if labels is not None:
-        columns["labels"] = np.asarray(labels)
+def write_h5(path, images: np.ndarray, columns: dict | None = None, attrs: dict | None = None) -> Path:
+    """Generated images (and their labels or fluxes) as a radiogen HDF5 store, readable by
+    ``radiogen evaluate``."""
     return write_store(path, images, columns, attrs)

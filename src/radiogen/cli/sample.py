@@ -26,7 +26,14 @@ def register(subparsers) -> None:
     p.add_argument("--class", dest="classes", nargs="+", metavar="CLASS",
                    help="class(es) for a class-conditioned model, by name (FRI FRII Compact Bent) "
                         "or index; -n images of each")
-    p.add_argument("-n", "--num", type=int, default=16, help="images (per class)")
+    p.add_argument("--peak-flux", nargs="+", type=float, metavar="JY",
+                   help="peak flux(es) in Jy/beam for a flux-conditioned model, -n images of "
+                        "each; without it the fluxes are drawn from the training distribution "
+                        "(paper Section 6.1)")
+    p.add_argument("--ra", type=float, default=None, help="RA (deg) of the image centre in the "
+                                                          "WCS of flux-model FITS (default 180)")
+    p.add_argument("--dec", type=float, default=None, help="Dec (deg) of the image centre (default 45)")
+    p.add_argument("-n", "--num", type=int, default=16, help="images (per class or per peak flux)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--guidance", "-w", type=float, default=None,
                    help="guidance strength ω (default: 0.75 for class models, 0.1 for flux "
@@ -36,7 +43,8 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the first image; image k uses seed+k")
     p.add_argument("--batch-size", type=int, default=64, help="images per network batch")
     p.add_argument("--format", choices=["cube", "files"], default="cube",
-                   help="FITS layout: one cube, or one file per image")
+                   help="FITS layout for class models: one cube, or one file per image (flux "
+                        "models always write one file per image, in Jy/beam)")
     p.add_argument("--npy", action="store_true", help="also write samples.npy (N, H, W)")
     p.add_argument("--h5", action="store_true", help="also write samples.h5 (a radiogen store)")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
@@ -64,7 +72,7 @@ def run(args) -> int:
         images = api.sample(model, len(labels), class_label=labels, seed=args.seed, **kw)
         names = [model.class_names[i] for i in labels]
     else:
-        raise CommandError(f"model kind {model.kind!r} is not supported by this command yet")
+        return _sample_flux(args, model, omega, kw)
 
     pixel_scale = model.meta.get("pixel_scale_arcsec")
     cards = outputs.provenance_cards(model.name, model.kind, args.sampler, args.steps, omega,
@@ -78,11 +86,53 @@ def run(args) -> int:
     if args.npy:
         written.append(outputs.write_npy(out / "samples.npy", images))
     if args.h5:
-        written.append(outputs.write_h5(out / "samples.h5", images, labels,
+        written.append(outputs.write_h5(out / "samples.h5", images, {"labels": labels},
                                         {"kind": "class", "class_names": model.class_names,
                                          "pixel_scale_arcsec": pixel_scale or 0.0}))
     summary = {"model": model.name, "n": len(images), "guidance": omega, "steps": args.steps,
                "sampler": args.sampler, "seed": args.seed}
     print(f"radiogen sample: wrote {len(images)} images to {out}/ "
           f"({', '.join(sorted({p.suffix for p in written}))}); {json.dumps(summary)}")
+    return 0
+
+
+def _sample_flux(args, model, omega: float, kw: dict) -> int:
+    """Flux-conditioned sampling: images restored to Jy/beam, one FITS file each."""
+    from radiogen import api, outputs
+    from radiogen.data.fits_io import DEFAULT_DEC_DEG, DEFAULT_RA_DEG, Beam, write_physical_fits
+    if args.classes:
+        raise CommandError("this model is flux-conditioned: give --peak-flux, not --class")
+    if args.peak_flux:
+        if min(args.peak_flux) <= 0:
+            raise CommandError("--peak-flux values must be positive (Jy/beam)")
+        scaled = np.repeat(api.flux_context(model, args.peak_flux), args.num)
+    else:
+        scaled = api.draw_flux_context(model, args.num, args.seed)
+    peaks = api.peak_flux_of(model, scaled)
+    images = api.sample(model, len(scaled), scaled_flux=scaled, seed=args.seed, **kw)
+    meta, out = model.meta, Path(args.out)
+    beam = Beam(*meta["beam_arcsec"]) if meta.get("beam_arcsec") else None
+    cards = outputs.provenance_cards(model.name, model.kind, args.sampler, args.steps, omega, args.seed)
+    written = []
+    for k, (image, peak, z) in enumerate(zip(images, peaks, scaled)):
+        extra = {c[0]: tuple(c[1:]) for c in cards}
+        extra.update(SEED=(args.seed + k, "noise seed of this image"),
+                     SCLFLUX=(float(z), "Box-Cox scaled peak flux (Eq. 12)"))
+        written.append(write_physical_fits(
+            out / f"sample_{k:05d}.fits", image, float(peak),
+            pixel_scale_arcsec=meta.get("pixel_scale_arcsec") or 1.5, beam=beam,
+            frequency_hz=meta.get("frequency_hz") or 0.0,
+            ra_deg=DEFAULT_RA_DEG if args.ra is None else args.ra,
+            dec_deg=DEFAULT_DEC_DEG if args.dec is None else args.dec, extra=extra))
+    titles = [f"{1e3 * p:.3g} mJy/b" for p in peaks]
+    written.append(outputs.write_png_grid(out / "samples.png", images, titles=titles))
+    if args.npy:
+        written.append(outputs.write_npy(out / "samples.npy", images))
+    if args.h5:
+        written.append(outputs.write_h5(out / "samples.h5", images, {
+            "peak_flux": peaks, "scaled_flux": scaled}, {"kind": "flux",
+            **{f"boxcox_{k}": v for k, v in meta["boxcox"].items()},
+            "pixel_scale_arcsec": meta.get("pixel_scale_arcsec") or 0.0}))
+    print(f"radiogen sample: wrote {len(images)} images in Jy/beam to {out}/ (peak flux "
+          f"{1e3 * peaks.min():.3g}–{1e3 * peaks.max():.3g} mJy/beam, ω={omega}, {args.steps} steps)")
     return 0

@@ -48,6 +48,14 @@ def _class_set(images01, labels, class_names, balance, rng, meta):
                         "n_per_class": np.bincount(labels, minlength=len(class_names)).tolist()})
 
 
+def _beam(attrs) -> list[float] | None:
+    """[BMAJ″, BMIN″, BPA°] from store attributes, or None where the data had no beam."""
+    beam = [float(attrs.get(k, np.nan)) for k in ("beam_bmaj_arcsec", "beam_bmin_arcsec", "beam_bpa_deg")]
+    if not (np.isfinite(beam[0]) and beam[0] > 0):
+        return None
+    return [beam[0], beam[1] if np.isfinite(beam[1]) else beam[0], beam[2] if np.isfinite(beam[2]) else 0.0]
+
+
 def load_training_set(data_cfg, seed: int = 0) -> TrainingSet:
     """The training images that ``data_cfg`` (a :class:`radiogen.config.DataConfig`) names:
     the bundled FIRST archive, or an HDF5 store (class or flux conditioned)."""
@@ -63,8 +71,7 @@ def load_training_set(data_cfg, seed: int = 0) -> TrainingSet:
         store = read_store(data_cfg.source)
         meta = {"source": str(data_cfg.source),
                 "pixel_scale_arcsec": float(store.attrs.get("pixel_scale_arcsec", 0) or 0),
-                "beam_arcsec": [float(store.attrs.get(k, 0) or 0) for k in
-                                ("beam_bmaj_arcsec", "beam_bmin_arcsec", "beam_bpa_deg")]}
+                "beam_arcsec": _beam(store.attrs)}
         if store.kind == "class":
             if store.labels is None:
                 raise ValueError(f"{data_cfg.source}: a class store without /labels")
@@ -72,10 +79,11 @@ def load_training_set(data_cfg, seed: int = 0) -> TrainingSet:
         else:
             if store.scaled_flux is None:
                 raise ValueError(f"{data_cfg.source}: a flux store without /scaled_flux")
+            counts, edges = np.histogram(store.scaled_flux, bins=100)   # Section 6.1
             meta.update(kind="flux", boxcox={k: float(store.attrs[f"boxcox_{k}"])
                                              for k in ("lambda", "mean", "std")},
-                        scaled_flux_histogram=np.histogram(store.scaled_flux, bins=100)[0].tolist(),
-                        scaled_flux_range=[float(store.scaled_flux.min()), float(store.scaled_flux.max())])
+                        frequency_hz=float(store.attrs.get("frequency_hz", 0) or 0),
+                        scaled_flux_histogram={"counts": counts.tolist(), "edges": edges.tolist()})
             ts = TrainingSet(torch.from_numpy(to_model_range(store.images[:, None].astype(np.float32))),
                              torch.from_numpy(store.scaled_flux.astype(np.float32)[:, None]),
                              torch.ones(len(store)), meta)

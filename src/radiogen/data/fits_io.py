@@ -275,7 +275,7 @@ def _sky_header(shape, pixel_scale_arcsec, ra_deg, dec_deg, projection) -> fits.
 
 
 def write_physical_fits(path: str | os.PathLike, image01: np.ndarray, peak_flux: float, *,
-                        min_flux: float = 0.0, pixel_scale_arcsec: float, beam: Beam,
+                        min_flux: float = 0.0, pixel_scale_arcsec: float, beam: Beam | None,
                         frequency_hz: float, ra_deg: float = DEFAULT_RA_DEG,
                         dec_deg: float = DEFAULT_DEC_DEG, projection: str = "SIN",
                         extra: dict | None = None) -> Path:
@@ -295,8 +295,8 @@ def write_physical_fits(path: str | os.PathLike, image01: np.ndarray, peak_flux:
         The image minimum in Jy/beam (0 after the negative clipping of Section 3.1).
     pixel_scale_arcsec : float
         Pixel side in arcsec (1.5 for LoTSS, 1.8 for FIRST).
-    beam : Beam
-        Restoring beam (6″ for LoTSS, 5″ for FIRST).
+    beam : Beam or None
+        Restoring beam (6″ for LoTSS, 5″ for FIRST); None where unknown (no beam cards).
     frequency_hz : float
         Observing frequency in Hz (written as ``RESTFRQ``; PyBDSF needs it).
     ra_deg, dec_deg : float
@@ -319,9 +319,10 @@ def write_physical_fits(path: str | os.PathLike, image01: np.ndarray, peak_flux:
     x = minmax_unscale(image01, peak_flux, min_flux).astype(np.float32)   # inverse of Eq. (11)
     header = _sky_header(x.shape, pixel_scale_arcsec, ra_deg, dec_deg, projection)
     header["BUNIT"] = ("JY/BEAM", "brightness unit")
-    header["BMAJ"] = (beam.bmaj_arcsec / 3600, "[deg] beam major axis FWHM")
-    header["BMIN"] = (beam.bmin_arcsec / 3600, "[deg] beam minor axis FWHM")
-    header["BPA"] = (beam.bpa_deg, "[deg] beam position angle")
+    if beam is not None:
+        header["BMAJ"] = (beam.bmaj_arcsec / 3600, "[deg] beam major axis FWHM")
+        header["BMIN"] = (beam.bmin_arcsec / 3600, "[deg] beam minor axis FWHM")
+        header["BPA"] = (beam.bpa_deg, "[deg] beam position angle")
     header["RESTFRQ"] = (frequency_hz, "[Hz] observing frequency")
     header["RESTFREQ"] = (frequency_hz, "[Hz] the same, the name PyBDSF reads")
     header["DATAMAX"] = (float(x.max()), "[Jy/beam] peak flux")
