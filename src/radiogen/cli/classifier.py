@@ -1,0 +1,136 @@
+"""``radiogen classifier train|test|sweep``: the morphology classifier of Section 5.3."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from radiogen.cli import CommandError
+from radiogen.cli.evaluate import HelpFormatter
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "classifier", help="train and test the ResNet-18 morphology classifier (Section 5.3)",
+        description="The ResNet-18 classifier (FRI, FRII, Compact, Bent) used to judge class "
+                    "conditioning; weights are stored as safetensors.")
+    sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    _register_train(sub)
+    _register_test(sub)
+    _register_sweep(sub)
+
+
+def _register_train(sub) -> None:
+    p = sub.add_parser("train", help="train on the FIRST splits (Table 6)",
+                       description="Train on the FIRST train split with the paper's "
+                                   "augmentations and Table 6 hyperparameters, keep the "
+                                   "best-validation weights, and report accuracy on the test split.",
+                       formatter_class=HelpFormatter)
+    p.add_argument("--out", required=True, help="weights file to write (.safetensors)")
+    p.add_argument("--zip", help="FIRST archive (default: the bundled copy)")
+    p.add_argument("--epochs", type=int, default=200)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
+    p.add_argument("--width", type=int, default=64,
+                   help="ResNet first-stage channels (64 = ResNet-18; smaller only for trials)")
+    p.add_argument("--no-augment", action="store_true", help="train without augmentations")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=run_train)
+
+
+def _register_test(sub) -> None:
+    p = sub.add_parser("test", help="accuracy and confusion matrix on a labelled set",
+                       formatter_class=HelpFormatter)
+    p.add_argument("--weights", required=True, help="classifier weights (.safetensors)")
+    p.add_argument("--data", default="first:test",
+                   help="labelled images: an HDF5 store, FITS folder or first:SPLIT")
+    p.add_argument("--out", help="folder for result.json and confusion.png")
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=run_test)
+
+
+def _register_sweep(sub) -> None:
+    p = sub.add_parser("sweep", help="accuracy on samples against guidance strength (Table 7)",
+                       formatter_class=HelpFormatter)
+    p.add_argument("--weights", required=True, help="classifier weights (.safetensors)")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--model", help="bundled model name")
+    source.add_argument("--checkpoint", help="model file, checkpoint folder or run folder")
+    p.add_argument("--guidance", "-w", type=float, nargs="+", default=[0.1, 0.2, 0.5, 0.75],
+                   help="values of ω")
+    p.add_argument("-n", "--num", type=int, default=2000, help="images per class and ω")
+    p.add_argument("--steps", type=int, help="sampling steps (default: the sampler's, 25)")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="JSON file for the table")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=run_sweep)
+
+
+def run_train(args) -> int:
+    from radiogen.evaluation.classifier import ClassifierConfig
+    from radiogen.evaluation.training import TrainSettings, train_first_classifier
+
+    if args.epochs < 1 or args.batch_size < 2 or args.width < 1:
+        raise CommandError("--epochs and --width must be at least 1, --batch-size at least 2")
+    settings = TrainSettings(learning_rate=args.lr, batch_size=args.batch_size,
+                             epochs=args.epochs, augment=not args.no_augment, seed=args.seed)
+    result, tested = train_first_classifier(args.out, settings, ClassifierConfig(width=args.width),
+                                            args.zip, args.device, not args.no_progress)
+    print(f"best validation loss {result.best_valid_loss:.4f} at epoch {result.best_epoch} "
+          f"(validation accuracy {result.best_valid_accuracy:.3f})")
+    print(f"test accuracy {tested.accuracy:.3f} on {tested.n} images; weights: {args.out}")
+    return 0
+
+
+def _print_classification(result) -> None:
+    from radiogen.data.first import CLASSES
+
+    print(f"accuracy {result.accuracy:.3f} on {result.n} images")
+    print("confusion (rows: true, columns: predicted)")
+    print("         " + " ".join(f"{c:>8}" for c in CLASSES))
+    for name, row in zip(CLASSES, result.confusion):
+        print(f"{name:>8} " + " ".join(f"{v:>8d}" for v in row))
+
+
+def run_test(args) -> int:
+    from radiogen.evaluation.classifier import classify, load_classifier
+    from radiogen.evaluation.inputs import load_image_set
+
+    model, _ = load_classifier(args.weights, args.device)
+    data = load_image_set(args.data)
+    result = classify(model, data.images, data.require_labels("classifier test"),
+                      device=args.device)
+    _print_classification(result)
+    if args.out:
+        from radiogen.evaluation.figures import confusion_figure
+        from radiogen.evaluation.report import write_json
+
+        out = Path(args.out)
+        write_json({"data": data.source, "weights": args.weights, **result.to_dict()},
+                   out / "result.json")
+        confusion_figure(result.confusion, f"{data.source}: accuracy {result.accuracy:.3f}",
+                         out / "confusion.png")
+    return 0
+
+
+def run_sweep(args) -> int:
+    from radiogen.evaluation.classifier import load_classifier
+    from radiogen.evaluation.sweep import guidance_sweep
+
+    if args.num < 1:
+        raise CommandError("--num must be at least 1")
+    classifier, _ = load_classifier(args.weights, args.device)
+    rows = guidance_sweep(args.checkpoint or args.model, classifier, args.guidance, args.num,
+                          args.steps, args.seed, args.batch_size, args.device,
+                          not args.no_progress)
+    print("   ω   accuracy")
+    for row in rows:
+        print(f"{row['guidance']:5.2f}   {row['accuracy']:.3f}")
+    if args.out:
+        from radiogen.evaluation.report import write_json
+
+        write_json({"rows": rows}, args.out)
+    return 0
