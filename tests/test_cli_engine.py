@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 from astropy.io import fits
 from astropy.wcs import WCS
 
@@ -88,3 +89,18 @@ def test_flux_model_writes_jy_per_beam(tmp_path):
                  str(tmp_path / "drawn"), "--no-progress"]) == 0
     peaks = [fits.getdata(tmp_path / "drawn" / f"sample_{k:05d}.fits").max() for k in range(3)]
     assert all(p > 0 for p in peaks) and len(set(peaks)) == 3
+
+
+def test_export_half_precision_model_file(tiny_run, tmp_path, capsys):
+    from radiogen.training.checkpoint import read_model_file, resolve_model_path
+    out = tmp_path / "tiny-bf16.safetensors"
+    assert main(["models", "export", str(tiny_run), "--out", str(out), "--dtype", "bf16"]) == 0
+    ema, cfg, _ = read_model_file(resolve_model_path(tiny_run))
+    model = api.load_model(str(out))
+    assert model.config == cfg and model.meta["stored_dtype"] == "bf16"
+    for name, value in model.denoiser.state_dict().items():
+        assert value.dtype == ema[name].dtype
+        assert np.array_equal(value.numpy(), ema[name].to(torch.bfloat16).float().numpy()), name
+    images = api.sample(model, 2, class_label="FRI", steps=3, progress=False)
+    assert images.shape == (2, 80, 80)
+    assert "bundled models" in (main(["models"]) == 0 and capsys.readouterr().out)

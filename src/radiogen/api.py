@@ -24,7 +24,7 @@ from radiogen.training.checkpoint import read_model_file, resolve_model_path
 from radiogen.training.loop import resolve_precision
 
 __all__ = ["Model", "NoModelError", "bundled_models", "load_model", "sample", "train",
-           "class_index", "flux_context", "peak_flux_of", "draw_flux_context",
+           "class_index", "export_model", "flux_context", "peak_flux_of", "draw_flux_context",
            "DEFAULT_MODEL", "DEFAULT_GUIDANCE"]
 
 DEFAULT_MODEL = "first-class"
@@ -63,6 +63,8 @@ class Model:
 def bundled_models() -> dict[str, Path]:
     """Models shipped inside the package: name → model file."""
     folder = resources.files("radiogen") / "weights"
+    if not folder.is_dir():
+        return {}
     return {p.name[:-len(".safetensors")]: Path(str(p)) for p in folder.iterdir()
             if p.name.endswith(".safetensors")}
 
@@ -177,6 +179,16 @@ def sample(model: Model, n: int, class_label=None, scaled_flux=None, guidance: f
             out[start:stop] = from_model_range(x.float()).cpu().numpy()[:, 0]
             bar.update(stop - start)
     return out
+
+
+def export_model(source, out, dtype: str = "fp32", ema: bool = True) -> Path:
+    """Write the (EMA) weights of a run folder, checkpoint folder or model file as one model
+    file, stored in ``dtype`` ("fp32", "bf16" or "fp16"); they are read back as float32."""
+    from radiogen.training.checkpoint import save_model_file
+    state, cfg, meta = read_model_file(resolve_model_path(source, prefer_ema=ema))
+    torch_dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[dtype]
+    return save_model_file(out, state, cfg, {**meta, "weights": "ema" if ema else "raw",
+                                             "stored_dtype": dtype}, dtype=torch_dtype)
 
 
 def train(config: Config | str, run_dir, resume: bool = False, overrides: list[str] | None = None,

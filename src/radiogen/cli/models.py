@@ -1,16 +1,33 @@
-"""``radiogen models``: list the bundled models and presets."""
+"""``radiogen models``: list the bundled models and presets; export a checkpoint as a model file."""
 
 from __future__ import annotations
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("models", help="list bundled models and training presets",
-                              description="List the trained models shipped with radiogen and the "
-                                          "training presets.")
+    p = subparsers.add_parser(
+        "models", help="list bundled models and presets; export a checkpoint",
+        description="Without an action: list the trained models shipped with radiogen and the "
+                    "training presets. `radiogen models export RUN --out FILE` writes the EMA "
+                    "weights of a run or checkpoint as one model file (safetensors with the config "
+                    "in its metadata), optionally in half precision, for sharing or bundling.")
+    actions = p.add_subparsers(dest="action", metavar="ACTION")
+    e = actions.add_parser("export", help="write a run's EMA weights as one model file",
+                           description="Write the EMA weights of a run folder, checkpoint folder "
+                                       "or model file as one safetensors model file.")
+    e.add_argument("source", help="run folder, checkpoint folder or model file")
+    e.add_argument("--out", required=True, help="model file to write (.safetensors)")
+    e.add_argument("--dtype", choices=["fp32", "bf16", "fp16"], default="fp32",
+                   help="precision of the stored weights (they are read back as fp32)")
+    e.add_argument("--raw", action="store_true", help="export the raw weights instead of the EMA")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    if getattr(args, "action", None) == "export":
+        from radiogen.api import export_model
+        path = export_model(args.source, args.out, args.dtype, ema=not args.raw)
+        print(f"radiogen models: wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
+        return 0
     from radiogen.api import bundled_models
     from radiogen.config import list_presets, load_preset
     models = bundled_models()
