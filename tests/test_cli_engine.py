@@ -104,3 +104,14 @@ def test_export_half_precision_model_file(tiny_run, tmp_path, capsys):
     images = api.sample(model, 2, class_label="FRI", steps=3, progress=False)
     assert images.shape == (2, 80, 80)
     assert "bundled models" in (main(["models"]) == 0 and capsys.readouterr().out)
+
+
+def test_resume_from_the_command_line_uses_the_runs_config(tmp_path, capsys):
+    run = tmp_path / "run"
+    common = ["--out", str(run), "--no-progress", "--set", "training.iterations=4",
+              "--set", "training.checkpoint_every=2", "--set", "model.channels=12",
+              "--set", "model.norm_groups=4"]
+    assert main(["train", "--preset", "tiny", *common, "--max-steps", "2"]) == 0
+    assert main(["train", "--out", str(run), "--resume", "--no-progress"]) == 0
+    assert "step-0000004" in capsys.readouterr().out
+    assert api.load_model(str(run)).config.channels == 12

@@ -13,15 +13,6 @@ from radiogen.evaluation.resnet import ResNet18
 from radiogen.evaluation.training import TrainSettings, train_classifier
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small convolutions run fastest on one thread on the shared 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def test_resnet18_shape_and_size():
     net = ResNet18()
     assert net(torch.zeros(2, 1, 80, 80)).shape == (2, 512)

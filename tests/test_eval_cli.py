@@ -4,7 +4,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from radiogen.cli import main
 from radiogen.data.store import write_store
@@ -27,15 +26,6 @@ def _sky(rng, n, noise):
         image = np.clip(image, 0, None)
         images.append(image / image.max())
     return np.stack(images), flux
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small convolutions run fastest on one thread on the shared 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from radiogen.config import list_presets, load_preset
+from radiogen.config import Config, list_presets, load_preset
 
 
 def register(subparsers) -> None:
@@ -16,8 +17,9 @@ def register(subparsers) -> None:
                     "or nodes run it under torchrun, e.g. `torchrun --nproc-per-node 2 -m radiogen "
                     "train ...`.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--preset", default="first-cpu",
-                   help=f"preset name ({', '.join(list_presets())}) or a config JSON file")
+    p.add_argument("--preset", default=None,
+                   help=f"preset name ({', '.join(list_presets())}) or a config JSON file "
+                        "(default: first-cpu; with --resume, the run's own config.json)")
     p.add_argument("--out", required=True, help="run folder for checkpoints and logs")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a setting, e.g. training.batch_size=64 or data.source=DATA.h5 "
@@ -35,7 +37,11 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from radiogen import api
-    cfg = load_preset(args.preset)
+    saved = Path(args.out) / "config.json"
+    if args.preset is None and args.resume and saved.is_file():
+        cfg = Config.from_json(saved)          # resume with the settings the run started with
+    else:
+        cfg = load_preset(args.preset or "first-cpu")
     overrides = list(args.overrides)
     if args.data:
         overrides.append(f"data.source={args.data}")
