@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -17,8 +16,7 @@ def register(subparsers) -> None:
         description="Generate images by solving the probability-flow ODE with Heun's method "
                     "(paper Algorithm 1) on the Karras noise levels (Eq. 25), with classifier-free "
                     "guidance. Writes FITS (a cube, or one file per image), a PNG grid, and "
-                    "optionally .npy / HDF5 files into --out.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    "optionally .npy / HDF5 files into --out.")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--model", default=None,
                      help="bundled model name (see `radiogen models`); default first-class")
@@ -33,23 +31,23 @@ def register(subparsers) -> None:
     p.add_argument("--ra", type=float, default=None, help="RA (deg) of the image centre in the "
                                                           "WCS of flux-model FITS (default 180)")
     p.add_argument("--dec", type=float, default=None, help="Dec (deg) of the image centre (default 45)")
-    p.add_argument("-n", "--num", type=int, default=16, help="images (per class or per peak flux)")
+    p.add_argument("-n", "--num", type=int, default=16, help="images per class or per peak flux (default %(default)s)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--guidance", "-w", type=float, default=None,
                    help="guidance strength ω (default: 0.75 for class models, 0.1 for flux "
                         "models, as in the paper)")
-    p.add_argument("--steps", type=int, default=25, help="number of noise levels N (Eq. 25)")
-    p.add_argument("--sampler", default="heun", choices=["heun", "euler"], help="ODE solver")
-    p.add_argument("--seed", type=int, default=0, help="seed of the first image; image k uses seed+k")
-    p.add_argument("--batch-size", type=int, default=64, help="images per network batch")
+    p.add_argument("--steps", type=int, default=25, help="number of noise levels N (Eq. 25; default %(default)s)")
+    p.add_argument("--sampler", default="heun", choices=["heun", "euler"], help="ODE solver (default %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the first image; image k uses seed+k (default %(default)s)")
+    p.add_argument("--batch-size", type=int, default=64, help="images per network batch (default %(default)s)")
     p.add_argument("--format", choices=["cube", "files"], default="cube",
-                   help="FITS layout for class models: one cube, or one file per image (flux "
-                        "models always write one file per image, in Jy/beam)")
+                   help="FITS layout for class models: one cube (default), or one file per image "
+                        "(flux models always write one file per image, in Jy/beam)")
     p.add_argument("--npy", action="store_true", help="also write samples.npy (N, H, W)")
     p.add_argument("--h5", action="store_true", help="also write samples.h5 (a radiogen store)")
-    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     p.add_argument("--precision", default="fp32", choices=["auto", "fp32", "bf16", "fp16"],
-                   help="network precision (auto: bf16 where the hardware has it)")
+                   help="network precision (default fp32; auto: bf16 where the hardware has it)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 

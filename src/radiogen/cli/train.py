@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 from radiogen.config import Config, list_presets, load_preset
@@ -15,8 +14,7 @@ def register(subparsers) -> None:
                     "flips/rot90, 90/10 validation split). Writes checkpoints (safetensors), "
                     "config.json, metrics.csv and TensorBoard logs into --out. For several GPUs "
                     "or nodes run it under torchrun, e.g. `torchrun --nproc-per-node 2 -m radiogen "
-                    "train ...`.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    "train ...`.")
     p.add_argument("--preset", default=None,
                    help=f"preset name ({', '.join(list_presets())}) or a config JSON file "
                         "(default: first-cpu; with --resume, the run's own config.json)")
@@ -29,7 +27,7 @@ def register(subparsers) -> None:
     p.add_argument("--resume", action="store_true",
                    help="continue from the newest checkpoint in --out, exactly where it stopped")
     p.add_argument("--max-steps", type=int, help="stop after this many steps of this call")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--device", default="auto", help="auto (default: a GPU if there is one), cpu or cuda")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     p.set_defaults(func=run)
