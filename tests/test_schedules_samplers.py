@@ -3,7 +3,8 @@ import math
 import pytest
 import torch
 
-from radiogen.diffusion import GuidedDenoiser, karras_sigmas, per_image_noise, sample_euler, sample_heun
+from radiogen.diffusion import (SAMPLERS, GuidedDenoiser, evaluations, karras_sigmas, per_image_noise,
+                                sample_euler, sample_heun, steps_for_evaluations)
 
 
 def test_karras_sigmas_follow_eq_25():
@@ -63,6 +64,49 @@ def test_heun_converges_faster_than_euler():
     assert err["heun"][0] / err["heun"][-1] > 2 * err["euler"][0] / err["euler"][-1]
 
 
+def ode_gain(sampler, n_evals, s, sigma_max=80.0):
+    """Relative error of the sampled spread for data N(0, s²): the solvers are linear in x, so
+    x_N = a_N·x_0, against the exact a = s/√(s² + σ_max²)."""
+    D = GaussianDenoiser(0.0, s)
+    steps = steps_for_evaluations(sampler, n_evals)
+    a_N = SAMPLERS[sampler](D, torch.ones(1, dtype=torch.float64), karras_sigmas(steps).double())
+    assert D.calls == evaluations(sampler, steps) <= n_evals
+    return a_N.item() / (s / math.sqrt(s ** 2 + sigma_max ** 2)) - 1
+
+
+@pytest.mark.parametrize("s", [0.5, 0.1])
+@pytest.mark.parametrize("sampler", list(SAMPLERS))
+def test_every_sampler_converges_to_the_gaussian_spread(sampler, s):
+    errors = [abs(ode_gain(sampler, n, s)) for n in (10, 20, 49, 199)]
+    assert errors[-1] < 0.02                            # all agree with the truth at many steps
+    assert errors[-1] < errors[1] < errors[0]           # and approach it as evaluations grow
+
+
+@pytest.mark.parametrize("s", [0.5, 0.1])
+def test_multistep_solvers_beat_euler_and_heun_at_ten_evaluations(s):
+    error = {name: abs(ode_gain(name, 10, s)) for name in SAMPLERS}
+    assert error["dpmpp-2m"] < error["euler"] and error["ipndm"] < error["euler"]
+    assert error["dpmpp-2m"] < error["heun"]
+
+
+def test_all_samplers_agree_with_heun_at_many_steps():
+    x0 = per_image_noise(range(32), (1, 4, 4)).double() * 80.0
+    D = GaussianDenoiser(0.3, 0.5)
+    reference = sample_heun(D, x0, karras_sigmas(200).double())
+    for name, solver in SAMPLERS.items():
+        out = solver(GaussianDenoiser(0.3, 0.5), x0, karras_sigmas(1000).double())
+        torch.testing.assert_close(out, reference, atol=0.01, rtol=0, msg=name)
+
+
+def test_evaluation_counts():
+    assert evaluations("heun", 25) == 49 and steps_for_evaluations("heun", 49) == 25
+    assert evaluations("dpmpp-2m", 10) == 10 and steps_for_evaluations("heun", 10) == 5
+    with pytest.raises(ValueError, match="unknown sampler"):
+        evaluations("rk4", 10)
+    with pytest.raises(ValueError, match="at least 2 noise levels"):
+        steps_for_evaluations("heun", 2)
+
+
 class MaskedDenoiser(torch.nn.Module):
     """A fake conditional denoiser: D = x·0.5 + context-dependent offset where the mask is 1."""
 
@@ -95,3 +139,27 @@ def test_per_image_noise_independent_of_batching():
     b = torch.cat([per_image_noise(range(10, 12), (1, 5, 5)), per_image_noise(range(12, 16), (1, 5, 5))])
     assert torch.equal(a, b)
     assert not torch.equal(a[0], a[1])
+
+
+def test_guidance_interval_full_empty_and_counted():
+    x = torch.randn(3, 1, 4, 4)
+    ctx = torch.eye(4)[[0, 2, 3]]
+    sigmas = karras_sigmas(6)
+    plain = GuidedDenoiser(MaskedDenoiser(), ctx, 0.75)
+    full = GuidedDenoiser(MaskedDenoiser(), ctx, 0.75, interval=(0.0, float("inf")))
+    empty = GuidedDenoiser(MaskedDenoiser(), ctx, 0.75, interval=(1.0, 1.0))
+    cond = GuidedDenoiser(MaskedDenoiser(), ctx, 0.0)
+    for sigma in sigmas[:-1]:
+        torch.testing.assert_close(full(x, sigma), plain(x, sigma))
+        torch.testing.assert_close(empty(x, sigma), cond(x, sigma))
+    assert plain.n_network_evals == full.n_network_evals == 2 * 6
+    assert empty.n_network_evals == cond.n_network_evals == empty.n_evals == 6
+    # Guided only for 0.5 < σ ≤ 5: Heun with N = 6 visits σ_1…σ_5 twice and σ_0 once.
+    window = GuidedDenoiser(MaskedDenoiser(), ctx, 0.75, interval=(0.5, 5.0))
+    sample_heun(window, x * 80.0, sigmas)
+    visits = [sigmas[0]] + [s for s in sigmas[1:-1] for _ in range(2)]
+    guided = sum(0.5 < float(s) <= 5.0 for s in visits)
+    assert window.n_evals == len(visits) == 11
+    assert window.n_network_evals == len(visits) + guided > len(visits)
+    with pytest.raises(ValueError, match="σ_lo ≤ σ_hi"):
+        GuidedDenoiser(MaskedDenoiser(), ctx, 0.75, interval=(5.0, 0.5))

@@ -25,11 +25,15 @@ from radiogen.training.loop import resolve_precision
 
 __all__ = ["Model", "NoModelError", "bundled_models", "load_model", "sample", "train",
            "class_index", "export_model", "flux_context", "peak_flux_of", "draw_flux_context",
-           "DEFAULT_MODEL", "DEFAULT_GUIDANCE"]
+           "DEFAULT_MODEL", "DEFAULT_GUIDANCE", "DEFAULT_SAMPLER", "DEFAULT_STEPS"]
 
 DEFAULT_MODEL = "first-class"
 #: Guidance strength ω by kind of context: the paper's choices (Sections 6.1 and 6.3).
 DEFAULT_GUIDANCE = {"class": 0.75, "flux": 0.1}
+#: Default ODE solver and noise levels N (chosen by benchmarks/sampler_quality.py; the paper
+#: uses Heun with N = 25, 49 evaluations).
+DEFAULT_SAMPLER = "heun"
+DEFAULT_STEPS = 25
 
 
 class NoModelError(FileNotFoundError):
@@ -147,16 +151,23 @@ def draw_flux_context(model: Model, n: int, seed: int = 0) -> np.ndarray:
 
 
 def sample(model: Model, n: int, class_label=None, scaled_flux=None, guidance: float | None = None,
-           steps: int = 25, sampler: str = "heun", seed: int = 0, batch_size: int = 64,
+           steps: int | None = None, sampler: str | None = None, seed: int = 0, batch_size: int = 64,
            precision: str = "fp32", sigma_min: float = 0.002, sigma_max: float = 80.0,
-           rho: float = 7.0, progress: bool = True) -> np.ndarray:
+           rho: float = 7.0, guidance_interval: tuple[float, float] | None = None,
+           progress: bool = True) -> np.ndarray:
     """Draw ``n`` images, float32 (n, H, W) in [0, 1] (clamped to [−1, 1], rescaled).
 
     Image k starts from the noise of seed ``seed + k``, so the result does not depend on
-    ``batch_size``. ``class_label`` (name or index, one or n) or ``scaled_flux`` (one or n Box-Cox
-    standardised values) sets the context; ``guidance`` is ω (the paper's value by default).
-    Noise levels: Eq. (25) with ``steps`` = N; Heun uses 2N − 1 evaluations per image.
+    ``batch_size`` (bit for bit on one CPU thread; with several threads, the CPU kernels split
+    the work by batch size and the last bit of a pixel may differ). ``class_label`` (name or index, one or n) or ``scaled_flux`` (one or n Box-Cox
+    standardised values) sets the context; ``guidance`` is ω (the paper's value by default),
+    applied only for σ_lo < σ ≤ σ_hi when ``guidance_interval`` = (σ_lo, σ_hi) is given.
+    Noise levels: Eq. (25) with ``steps`` = N; Heun uses 2N − 1 evaluations per image, the
+    other samplers N (:func:`radiogen.diffusion.evaluations`). ``sampler`` and ``steps`` default
+    to :data:`DEFAULT_SAMPLER` and :data:`DEFAULT_STEPS`.
     """
+    sampler = DEFAULT_SAMPLER if sampler is None else sampler
+    steps = DEFAULT_STEPS if steps is None else steps
     if sampler not in SAMPLERS:
         raise ValueError(f"unknown sampler {sampler!r}; choose from {sorted(SAMPLERS)}")
     omega = DEFAULT_GUIDANCE.get(model.kind, 0.0) if guidance is None else float(guidance)
@@ -172,7 +183,7 @@ def sample(model: Model, n: int, class_label=None, scaled_flux=None, guidance: f
             stop = min(start + batch_size, n)
             x = per_image_noise(range(seed + start, seed + stop), shape, device) * sigmas[0]  # x_0 ~ N(0, σ_0² I)
             ctx = context[start:stop].to(device) if context is not None else None
-            D = GuidedDenoiser(model.denoiser, ctx, omega)
+            D = GuidedDenoiser(model.denoiser, ctx, omega, guidance_interval)
             amp = torch.autocast(device.type, dtype=amp_dtype) if amp_dtype else contextlib.nullcontext()
             with amp:
                 x = SAMPLERS[sampler](D, x, sigmas)

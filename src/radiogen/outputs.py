@@ -18,8 +18,9 @@ __all__ = ["provenance_cards", "write_fits_cube", "write_fits_images", "write_pn
 
 def provenance_cards(model_name: str, kind: str, sampler: str, steps: int, guidance: float,
                      seed: int, pixel_scale_arcsec: float | None = None,
-                     beam_arcsec=None) -> list[tuple]:
-    """FITS cards recording the model, conditioning, sampler, ω, steps and seed."""
+                     beam_arcsec=None, guidance_interval=None) -> list[tuple]:
+    """FITS cards recording the model, conditioning, sampler, ω (and its σ interval), steps
+    and seed."""
     cards = [("ORIGIN", "radiogen", "diffusion-model simulation"),
              ("RGVERS", __version__, "radiogen version"),
              ("RGMODEL", str(model_name)[-40:], "model"),
@@ -28,6 +29,9 @@ def provenance_cards(model_name: str, kind: str, sampler: str, steps: int, guida
              ("STEPS", int(steps), "number of noise levels N (Eq. 25)"),
              ("OMEGA", float(guidance), "classifier-free guidance strength"),
              ("SEED", int(seed), "noise seed of image 0 (image k: SEED+k)")]
+    if guidance_interval is not None:
+        cards += [("OMEGASLO", float(guidance_interval[0]), "guidance only for SLO < sigma <= SHI"),
+                  ("OMEGASHI", float(guidance_interval[1]), "upper end of the guidance interval")]
     if pixel_scale_arcsec:
         cards.append(("PIXSCALE", float(pixel_scale_arcsec), "[arcsec] pixel scale of training data"))
     if beam_arcsec is not None and beam_arcsec[0]:
@@ -72,25 +76,24 @@ def write_fits_images(folder, images: np.ndarray, cards: list[tuple], labels=Non
 
 def write_png_grid(path, images: np.ndarray, ncols: int | None = None, cmap: str = "inferno",
                    titles=None) -> Path:
-    """A grid of images for a quick look (matplotlib, no axes)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """A grid of images for a quick look (matplotlib, no axes; no pyplot, which is slow to load)."""
+    from matplotlib.figure import Figure
     n = len(images)
     ncols = ncols or int(np.ceil(np.sqrt(n)))
     nrows = int(np.ceil(n / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(1.6 * ncols, 1.6 * nrows + (0.2 if titles is not None else 0)),
-                             squeeze=False)
+    title_space = 0.2 if titles is not None else 0.0
+    fig = Figure(figsize=(1.6 * ncols, (1.6 + title_space) * nrows))
+    axes = fig.subplots(nrows, ncols, squeeze=False, gridspec_kw=dict(
+        left=0.01, right=0.99, bottom=0.01, top=0.99 if titles is None else 0.97,
+        wspace=0.04, hspace=0.04 + 0.8 * title_space))
     for k, ax in enumerate(axes.flat):
         ax.set_axis_off()
         if k < n:
             ax.imshow(images[k], cmap=cmap, origin="lower", vmin=0, vmax=max(float(images[k].max()), 1e-12))
             if titles is not None:
-                ax.set_title(str(titles[k]), fontsize=7)
-    fig.tight_layout(pad=0.2)
+                ax.set_title(str(titles[k]), fontsize=7, pad=2)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=100, format="png")
-    plt.close(fig)
     return Path(path)
 
 

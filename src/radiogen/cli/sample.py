@@ -9,6 +9,9 @@ import numpy as np
 
 from radiogen.cli import CommandError
 
+# The API's defaults, repeated here so that --help does not import torch (tested to agree).
+DEFAULT_SAMPLER, DEFAULT_STEPS = "heun", 25
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -36,8 +39,15 @@ def register(subparsers) -> None:
     p.add_argument("--guidance", "-w", type=float, default=None,
                    help="guidance strength ω (default: 0.75 for class models, 0.1 for flux "
                         "models, as in the paper)")
-    p.add_argument("--steps", type=int, default=25, help="number of noise levels N (Eq. 25; default %(default)s)")
-    p.add_argument("--sampler", default="heun", choices=["heun", "euler"], help="ODE solver (default %(default)s)")
+    p.add_argument("--steps", type=int, default=None,
+                   help=f"number of noise levels N (Eq. 25; default {DEFAULT_STEPS}); Heun makes "
+                        "2N − 1 network evaluations per image, the other samplers N")
+    p.add_argument("--sampler", default=None,
+                   help="ODE solver: heun (paper Algorithm 1), euler, dpmpp-2m (DPM-Solver++(2M)) "
+                        f"or ipndm (default {DEFAULT_SAMPLER})")
+    p.add_argument("--guidance-interval", type=float, nargs=2, metavar=("SIGMA_LO", "SIGMA_HI"),
+                   help="guide only for SIGMA_LO < σ ≤ SIGMA_HI, conditional model elsewhere "
+                        "(Kynkäänniemi et al. 2024; default: guide at every σ)")
     p.add_argument("--seed", type=int, default=0, help="seed of the first image; image k uses seed+k (default %(default)s)")
     p.add_argument("--batch-size", type=int, default=64, help="images per network batch (default %(default)s)")
     p.add_argument("--format", choices=["cube", "files"], default="cube",
@@ -54,14 +64,24 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from radiogen import api, outputs
+    from radiogen.diffusion import SAMPLERS
     try:
         model = api.load_model(args.checkpoint or args.model or api.DEFAULT_MODEL, args.device)
     except api.NoModelError as err:
         raise CommandError(str(err)) from None
     omega = api.DEFAULT_GUIDANCE.get(model.kind, 0.0) if args.guidance is None else args.guidance
     out = Path(args.out)
+    args.sampler = api.DEFAULT_SAMPLER if args.sampler is None else args.sampler
+    args.steps = api.DEFAULT_STEPS if args.steps is None else args.steps
+    if args.sampler not in SAMPLERS:
+        raise CommandError(f"unknown --sampler {args.sampler!r}; choose from {', '.join(SAMPLERS)}")
+    if args.steps < 2:
+        raise CommandError("--steps must be at least 2")
+    interval = tuple(args.guidance_interval) if args.guidance_interval else None
+    if interval and not 0 <= interval[0] <= interval[1]:
+        raise CommandError("--guidance-interval needs 0 ≤ SIGMA_LO ≤ SIGMA_HI")
     kw = dict(guidance=omega, steps=args.steps, sampler=args.sampler, batch_size=args.batch_size,
-              precision=args.precision, progress=not args.no_progress)
+              precision=args.precision, guidance_interval=interval, progress=not args.no_progress)
     if model.kind == "class":
         if not args.classes:
             raise CommandError(f"this model is class-conditioned: give --class, one of {model.class_names}")
@@ -74,7 +94,8 @@ def run(args) -> int:
 
     pixel_scale = model.meta.get("pixel_scale_arcsec")
     cards = outputs.provenance_cards(model.name, model.kind, args.sampler, args.steps, omega,
-                                     args.seed, pixel_scale, model.meta.get("beam_arcsec"))
+                                     args.seed, pixel_scale, model.meta.get("beam_arcsec"),
+                                     kw["guidance_interval"])
     written = []
     if args.format == "cube":
         written.append(outputs.write_fits_cube(out / "samples.fits", images, cards, names))
@@ -110,7 +131,8 @@ def _sample_flux(args, model, omega: float, kw: dict) -> int:
     images = api.sample(model, len(scaled), scaled_flux=scaled, seed=args.seed, **kw)
     meta, out = model.meta, Path(args.out)
     beam = Beam(*meta["beam_arcsec"]) if meta.get("beam_arcsec") else None
-    cards = outputs.provenance_cards(model.name, model.kind, args.sampler, args.steps, omega, args.seed)
+    cards = outputs.provenance_cards(model.name, model.kind, args.sampler, args.steps, omega,
+                                     args.seed, guidance_interval=kw["guidance_interval"])
     written = []
     for k, (image, peak, z) in enumerate(zip(images, peaks, scaled)):
         extra = {c[0]: tuple(c[1:]) for c in cards}

@@ -1,12 +1,18 @@
 """ODE samplers for dx/dσ = (x − D(x; σ)) / σ, Eq. (24), in the style of k-diffusion: every
 sampler is one function ``sample_x(denoiser, x, sigmas, callback=None)`` with
-``denoiser(x, σ)`` and noise levels from :mod:`radiogen.diffusion.schedules`."""
+``denoiser(x, σ)`` and noise levels from :mod:`radiogen.diffusion.schedules`.
+
+Network evaluations per image for N + 1 noise levels (σ_N = 0): Heun 2N − 1, the others N.
+"""
 
 from __future__ import annotations
 
+import math
+
 import torch
 
-__all__ = ["sample_heun", "sample_euler", "SAMPLERS"]
+__all__ = ["sample_heun", "sample_euler", "sample_dpmpp_2m", "sample_ipndm", "SAMPLERS",
+           "evaluations", "steps_for_evaluations"]
 
 
 def _d(denoiser, x, sigma):
@@ -42,5 +48,82 @@ def sample_euler(denoiser, x, sigmas, callback=None):
     return x
 
 
+@torch.no_grad()
+def sample_dpmpp_2m(denoiser, x, sigmas, callback=None):
+    """DPM-Solver++(2M) (Lu et al. 2022, Algorithm 2) in the EDM parametrisation: N evaluations.
+
+    With λ = −ln σ and step h_i = λ_{i+1} − λ_i, the exact solution of Eq. (24) for a denoised
+    image D that is constant over the step is x_{i+1} = (σ_{i+1}/σ_i)·x_i − (e^{−h_i} − 1)·D.
+    The multistep variant replaces D by the extrapolation
+    D̂ = (1 + 1/(2r))·D_i − 1/(2r)·D_{i−1}, r = h_{i−1}/h_i (second order); the first step and
+    the last one (to σ = 0, where the formula gives x = D) use D_i alone.
+    """
+    n = len(sigmas) - 1
+    D_prev, h_prev = None, None
+    for i in range(n):
+        sigma, sigma_next = sigmas[i], sigmas[i + 1]
+        D = denoiser(x, sigma)
+        if sigma_next == 0:
+            x = D                                                     # λ → ∞: x = D
+        else:
+            h = math.log(sigma / sigma_next)                          # λ_{i+1} − λ_i
+            D_hat = D
+            if D_prev is not None:
+                r = h_prev / h
+                D_hat = (1 + 1 / (2 * r)) * D - 1 / (2 * r) * D_prev  # 2nd-order extrapolation
+            x = (sigma_next / sigma) * x - math.expm1(-h) * D_hat
+            h_prev = h
+        D_prev = D
+        if callback is not None:
+            callback(i, x)
+    return x
+
+
+#: Adams–Bashforth coefficients of iPNDM (Zhang & Chen 2023), newest derivative first.
+_IPNDM_COEFFICIENTS = ((1.0,), (3 / 2, -1 / 2), (23 / 12, -16 / 12, 5 / 12),
+                       (55 / 24, -59 / 24, 37 / 24, -9 / 24))
+
+
+@torch.no_grad()
+def sample_ipndm(denoiser, x, sigmas, callback=None, order: int = 4):
+    """Improved pseudo-numerical method iPNDM (Zhang & Chen 2023): N evaluations.
+
+    Linear multistep (Adams–Bashforth) in σ on the derivatives of Eq. (24) from previous
+    steps, of order min(i + 1, ``order``), so the first steps warm up at lower order with no
+    extra evaluations.
+    """
+    history: list[torch.Tensor] = []
+    for i in range(len(sigmas) - 1):
+        history.insert(0, _d(denoiser, x, sigmas[i]))
+        del history[order:]
+        coefficients = _IPNDM_COEFFICIENTS[len(history) - 1]
+        slope = sum(c * d for c, d in zip(coefficients, history))
+        x = x + (sigmas[i + 1] - sigmas[i]) * slope
+        if callback is not None:
+            callback(i, x)
+    return x
+
+
 #: Samplers by name, for the command line.
-SAMPLERS = {"heun": sample_heun, "euler": sample_euler}
+SAMPLERS = {"heun": sample_heun, "euler": sample_euler, "dpmpp-2m": sample_dpmpp_2m,
+            "ipndm": sample_ipndm}
+
+
+def evaluations(sampler: str, steps: int) -> int:
+    """Network evaluations per image (per guidance half) for N = ``steps`` noise levels."""
+    _check(sampler)
+    return 2 * steps - 1 if sampler == "heun" else steps
+
+
+def steps_for_evaluations(sampler: str, n_evals: int) -> int:
+    """The N whose evaluation count is largest without exceeding ``n_evals`` (N ≥ 2)."""
+    _check(sampler)
+    steps = (n_evals + 1) // 2 if sampler == "heun" else n_evals
+    if steps < 2:
+        raise ValueError(f"{sampler} needs more than {n_evals} evaluations (at least 2 noise levels)")
+    return steps
+
+
+def _check(sampler: str) -> None:
+    if sampler not in SAMPLERS:
+        raise ValueError(f"unknown sampler {sampler!r}; choose from {', '.join(SAMPLERS)}")

@@ -13,7 +13,7 @@ __all__ = ["UNet", "count_parameters"]
 
 
 def count_parameters(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+    return sum(p.numel() for p in module.parameters())
 
 
 class UNet(nn.Module):

@@ -1,0 +1,169 @@
+"""Quality against cost of the ODE samplers for a class-conditioned model, side by side in one run.
+
+For every sampler and budget of network evaluations per image, the same seeds are sampled
+(n per class, guidance ω), and each setting is scored against the reference (Heun, 49
+evaluations = the paper's 25 steps):
+
+- ``rms``: RMS pixel difference from the reference images of the same seeds (the solver error;
+  the same ODE is being solved, so this goes to 0 as evaluations grow);
+- ``agree``: fraction of images the classifier labels as it labels the reference image;
+- ``acc``: classifier accuracy against the requested class;
+- ``RFD``: radio Fréchet distance to the real images (``--real``), on the classifier features;
+- ``img/s``: images per second on this machine (guided evaluations count twice).
+
+    python benchmarks/sampler_quality.py --model first-class --n 50 \\
+        --samplers euler heun dpmpp-2m ipndm --evals 4 6 8 10 15 20 --out runs/sampler-quality
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from _bench import machine, print_table
+from radiogen import api
+from radiogen.data.first import CLASSES
+from radiogen.diffusion import (SAMPLERS, GuidedDenoiser, evaluations, karras_sigmas,
+                                steps_for_evaluations)
+from radiogen.evaluation.classifier import bundled_classifier, encode, load_classifier, predict
+from radiogen.evaluation.frechet import frechet_distance_features
+from radiogen.evaluation.inputs import load_image_set
+
+
+def draw(model, n_per_class, sampler, steps, args, interval=None, precision=None):
+    """n per class, class c from seeds seed + c·n; returns (images, labels, seconds)."""
+    t = time.perf_counter()
+    images = np.concatenate([
+        api.sample(model, n_per_class, class_label=c, guidance=args.guidance, steps=steps,
+                   sampler=sampler, seed=args.seed + c * n_per_class, batch_size=args.batch_size,
+                   precision=precision or args.precision, guidance_interval=interval,
+                   progress=False)
+        for c in range(len(CLASSES))])
+    return images, np.repeat(np.arange(len(CLASSES)), n_per_class), time.perf_counter() - t
+
+
+def network_evaluations(sampler, steps, guidance, interval=None) -> int:
+    """Network passes per image: the sampler run on a 1-pixel dummy denoiser, counted."""
+    D = GuidedDenoiser(lambda x, sigma, context, mask: x, torch.ones(1, 1), guidance, interval)
+    SAMPLERS[sampler](D, torch.ones(1, 1, 1, 1), karras_sigmas(steps))
+    return D.n_network_evals
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default="first-class")
+    p.add_argument("--classifier", default=None, help="classifier weights (default: the bundled one)")
+    p.add_argument("--real", default="first:train", help="real images for the Fréchet distance")
+    p.add_argument("--samplers", nargs="+", default=["euler", "heun", "dpmpp-2m", "ipndm"])
+    p.add_argument("--evals", nargs="+", type=int, default=[4, 6, 8, 10, 15, 20])
+    p.add_argument("--reference", nargs=2, default=["heun", "49"], metavar=("SAMPLER", "EVALS"))
+    p.add_argument("--intervals", nargs="*", default=[], metavar="LO,HI",
+                   help="guidance intervals σ_lo,σ_hi to try with --interval-sampler")
+    p.add_argument("--interval-sampler", nargs=2, default=["dpmpp-2m", "10"], metavar=("SAMPLER", "EVALS"))
+    p.add_argument("--precisions", nargs="*", default=[], help="extra precisions for the reference sampler")
+    p.add_argument("--n", type=int, default=50, help="images per class and setting")
+    p.add_argument("--guidance", type=float, default=None, help="ω (default: the model kind's)")
+    p.add_argument("--precision", default="bf16")
+    p.add_argument("--batch-size", type=int, default=100)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="folder for results.json and quality.png")
+    args = p.parse_args()
+
+    model = api.load_model(args.model)
+    args.guidance = api.DEFAULT_GUIDANCE[model.kind] if args.guidance is None else args.guidance
+    classifier_path = args.classifier or bundled_classifier()
+    classifier, _ = load_classifier(classifier_path)
+    real_features = encode(classifier, load_image_set(args.real).images)
+    print(f"sampler quality on {machine('cpu')}: {args.model}, ω={args.guidance}, "
+          f"{args.n} images per class, {args.precision}; classifier {Path(classifier_path).name}")
+
+    def score(name, sampler, steps, images, labels, seconds, reference=None, **extra):
+        predicted = predict(classifier, images)
+        row = {"setting": name, "sampler": sampler, "steps": steps, "evals": evaluations(sampler, steps),
+               "net evals": extra.pop("net_evals", network_evaluations(sampler, steps, args.guidance)), "acc": float((predicted == labels).mean()),
+               "RFD": frechet_distance_features(encode(classifier, images), real_features),
+               "img/s": len(images) / seconds, **extra}
+        if reference is not None:
+            row["rms"] = float(np.sqrt(((images - reference[0]) ** 2).mean()))
+            row["agree"] = float((predicted == reference[1]).mean())
+        return row
+
+    ref_sampler, ref_evals = args.reference[0], int(args.reference[1])
+    ref_steps = steps_for_evaluations(ref_sampler, ref_evals)
+    images, labels, seconds = draw(model, args.n, ref_sampler, ref_steps, args)
+    ref_row = score(f"{ref_sampler}-{ref_evals} (reference)", ref_sampler, ref_steps, images, labels, seconds)
+    reference = (images, predict(classifier, images))
+    ref_row.update(rms=0.0, agree=1.0)
+    rows = [ref_row]
+    for precision in args.precisions:
+        imgs, _, sec = draw(model, args.n, ref_sampler, ref_steps, args, precision=precision)
+        rows.append(score(f"{ref_sampler}-{ref_evals} {precision}", ref_sampler, ref_steps, imgs,
+                          labels, sec, reference))
+    for sampler in args.samplers:
+        for n_evals in args.evals:
+            try:
+                steps = steps_for_evaluations(sampler, n_evals)
+            except ValueError:
+                continue
+            imgs, _, sec = draw(model, args.n, sampler, steps, args)
+            rows.append(score(f"{sampler}-{evaluations(sampler, steps)}", sampler, steps, imgs,
+                              labels, sec, reference))
+    for text in args.intervals:
+        lo, hi = (float(v) for v in text.split(","))
+        sampler = args.interval_sampler[0]
+        steps = steps_for_evaluations(sampler, int(args.interval_sampler[1]))
+        net_evals = network_evaluations(sampler, steps, args.guidance, (lo, hi))
+        imgs, _, sec = draw(model, args.n, sampler, steps, args, interval=(lo, hi))
+        rows.append(score(f"{sampler}-{evaluations(sampler, steps)} σ∈({lo:g},{hi:g}]", sampler, steps,
+                          imgs, labels, sec, reference, net_evals=net_evals))
+
+    columns = ["setting", "evals", "net evals", "acc", "agree", "rms", "RFD", "img/s"]
+    formatted = [{c: (f"{r[c]:.3f}" if isinstance(r[c], float) else r[c]) for c in columns} for r in rows]
+    for r, f in zip(rows, formatted):
+        f["RFD"] = f"{r['RFD']:.2f} ({r['RFD'] / ref_row['RFD']:.2f}x)"
+        f["img/s"] = f"{r['img/s']:.2f} ({r['img/s'] / ref_row['img/s']:.1f}x)"
+    print_table(formatted, columns)
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "results.json").write_text(json.dumps(
+            {"model": args.model, "guidance": args.guidance, "n_per_class": args.n,
+             "precision": args.precision, "machine": machine("cpu"), "rows": rows}, indent=1))
+        plot(rows, args.samplers, out / "quality.png")
+
+
+def plot(rows, samplers, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    for sampler in samplers:
+        rs = [r for r in rows[1:] if r["sampler"] == sampler and "σ∈" not in r["setting"]
+              and " " not in r["setting"]]
+        if not rs:
+            continue
+        e = [r["evals"] for r in rs]
+        axes[0].plot(e, [r["acc"] for r in rs], "o-", label=sampler)
+        axes[1].plot(e, [r["RFD"] for r in rs], "o-", label=sampler)
+        axes[2].plot(e, [r["rms"] for r in rs], "o-", label=sampler)
+    ref = rows[0]
+    for ax, key, label in zip(axes, ("acc", "RFD", None), ("accuracy", "radio Fréchet distance",
+                                                          "RMS difference from reference")):
+        if key:
+            ax.axhline(ref[key], color="k", ls="--", lw=1, label=ref["setting"])
+        ax.set_xlabel("network evaluations per image")
+        ax.set_ylabel(label)
+    axes[2].set_yscale("log")
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+if __name__ == "__main__":
+    main()
