@@ -82,7 +82,7 @@ def test_evaluate_reports_skips_and_refuses_bad_input(sets, tmp_path, capsys):
     out = tmp_path / "r"
     assert main(["evaluate", "--real", str(sets / "real.h5"), "--generated",
                  str(tmp_path / "unlabelled.h5"), "--out", str(out), "--no-pybdsf",
-                 "--no-memorisation", "--no-progress"]) == 0
+                 "--no-memorisation", "--no-classifier", "--no-progress"]) == 0
     report = json.loads((out / "report.json").read_text())
     assert "no classifier weights" in report["classification"]["skipped"]
     assert "disabled" in report["memorisation"]["skipped"]
@@ -124,3 +124,35 @@ def test_guidance_sweep_on_a_tiny_model(tiny_model, sets, tmp_path):
     rows = json.loads(out.read_text())["rows"]
     assert [r["guidance"] for r in rows] == [0.1, 0.75]
     assert all(sum(map(sum, r["confusion"])) == 8 and 0 <= r["accuracy"] <= 1 for r in rows)
+
+
+def test_classifier_export_half_precision(sets, tmp_path, capsys):
+    import torch
+    from radiogen.evaluation.classifier import load_classifier
+
+    out = tmp_path / "c16.safetensors"
+    assert main(["classifier", "export", str(sets / "c.safetensors"), "--out", str(out)]) == 0
+    assert "fp16" in capsys.readouterr().out
+    full, _ = load_classifier(sets / "c.safetensors")
+    half, _ = load_classifier(out)
+    for (name, a), b in zip(full.state_dict().items(), half.state_dict().values()):
+        assert b.dtype == a.dtype                                   # read back as float32
+        expected = a.half().to(a.dtype) if a.is_floating_point() else a
+        assert torch.equal(b, expected), name
+
+
+def test_bundled_classifier_is_the_default(tmp_path, capsys):
+    """The shipped classifier loads, is small, and `classifier test` uses it without --weights."""
+    from radiogen.data.first import load_first
+    from radiogen.evaluation.classifier import bundled_classifier, load_classifier
+
+    path = bundled_classifier()
+    assert path.stat().st_size < 16 * 2 ** 20
+    model, record = load_classifier(path)
+    assert record["test"]["accuracy"] > 0.7 and record["best_epoch"] >= 0
+    test = load_first("test")
+    pick = np.concatenate([np.flatnonzero(test.labels == c)[:10] for c in range(4)])
+    write_store(tmp_path / "few.h5", test.images[pick], {"labels": test.labels[pick]})
+    assert main(["classifier", "test", "--data", str(tmp_path / "few.h5"), "--device", "cpu"]) == 0
+    accuracy = float(capsys.readouterr().out.split("accuracy ")[1].split()[0])
+    assert accuracy >= 0.6                                          # real FIRST images, 4 classes

@@ -17,6 +17,7 @@ def register(subparsers) -> None:
     _register_train(sub)
     _register_test(sub)
     _register_sweep(sub)
+    _register_export(sub)
 
 
 def _register_train(sub) -> None:
@@ -42,7 +43,7 @@ def _register_train(sub) -> None:
 def _register_test(sub) -> None:
     p = sub.add_parser("test", help="accuracy and confusion matrix on a labelled set",
                        formatter_class=HelpFormatter)
-    p.add_argument("--weights", required=True, help="classifier weights (.safetensors)")
+    p.add_argument("--weights", help="classifier weights (.safetensors; default: the bundled one)")
     p.add_argument("--data", default="first:test",
                    help="labelled images: an HDF5 store, FITS folder or first:SPLIT")
     p.add_argument("--out", help="folder for result.json and confusion.png")
@@ -53,20 +54,44 @@ def _register_test(sub) -> None:
 def _register_sweep(sub) -> None:
     p = sub.add_parser("sweep", help="accuracy on samples against guidance strength (Table 7)",
                        formatter_class=HelpFormatter)
-    p.add_argument("--weights", required=True, help="classifier weights (.safetensors)")
+    p.add_argument("--weights", help="classifier weights (.safetensors; default: the bundled one)")
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--model", help="bundled model name")
     source.add_argument("--checkpoint", help="model file, checkpoint folder or run folder")
     p.add_argument("--guidance", "-w", type=float, nargs="+", default=[0.1, 0.2, 0.5, 0.75],
                    help="values of ω")
     p.add_argument("-n", "--num", type=int, default=2000, help="images per class and ω")
-    p.add_argument("--steps", type=int, help="sampling steps (default: the sampler's, 25)")
+    p.add_argument("--steps", type=int, help="noise levels N (default: radiogen sample's)")
+    p.add_argument("--sampler", help="ODE solver (default: radiogen sample's)")
+    p.add_argument("--precision", default="fp32", choices=["auto", "fp32", "bf16", "fp16"],
+                   help="network precision of the diffusion model")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="JSON file for the table")
     p.add_argument("--device", default="auto")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run_sweep)
+
+
+def _register_export(sub) -> None:
+    p = sub.add_parser("export", help="copy classifier weights at lower precision, to ship them",
+                       formatter_class=HelpFormatter)
+    p.add_argument("weights", help="classifier weights (.safetensors)")
+    p.add_argument("--out", required=True, help="weights file to write")
+    p.add_argument("--dtype", choices=["fp16", "bf16", "fp32"], default="fp16")
+    p.set_defaults(func=run_export)
+
+
+def run_export(args) -> int:
+    import torch
+
+    from radiogen.evaluation.classifier import load_classifier, save_classifier
+
+    model, record = load_classifier(args.weights)
+    dtype = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": None}[args.dtype]
+    path = save_classifier(model, args.out, record, dtype)
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB, {args.dtype})")
+    return 0
 
 
 def run_train(args) -> int:
@@ -85,6 +110,16 @@ def run_train(args) -> int:
     return 0
 
 
+def _weights(args) -> str:
+    from radiogen.evaluation.classifier import bundled_classifier
+    if args.weights:
+        return args.weights
+    try:
+        return str(bundled_classifier())
+    except FileNotFoundError as err:
+        raise CommandError(f"{err}, or give --weights") from None
+
+
 def _print_classification(result) -> None:
     from radiogen.data.first import CLASSES
 
@@ -99,7 +134,7 @@ def run_test(args) -> int:
     from radiogen.evaluation.classifier import classify, load_classifier
     from radiogen.evaluation.inputs import load_image_set
 
-    model, _ = load_classifier(args.weights, args.device)
+    model, _ = load_classifier(_weights(args), args.device)
     data = load_image_set(args.data)
     result = classify(model, data.images, data.require_labels("classifier test"),
                       device=args.device)
@@ -109,7 +144,7 @@ def run_test(args) -> int:
         from radiogen.evaluation.report import write_json
 
         out = Path(args.out)
-        write_json({"data": data.source, "weights": args.weights, **result.to_dict()},
+        write_json({"data": data.source, "weights": _weights(args), **result.to_dict()},
                    out / "result.json")
         confusion_figure(result.confusion, f"{data.source}: accuracy {result.accuracy:.3f}",
                          out / "confusion.png")
@@ -122,10 +157,11 @@ def run_sweep(args) -> int:
 
     if args.num < 1:
         raise CommandError("--num must be at least 1")
-    classifier, _ = load_classifier(args.weights, args.device)
+    classifier, _ = load_classifier(_weights(args), args.device)
     rows = guidance_sweep(args.checkpoint or args.model, classifier, args.guidance, args.num,
                           args.steps, args.seed, args.batch_size, args.device,
-                          not args.no_progress)
+                          not args.no_progress,
+                          {"precision": args.precision, **({"sampler": args.sampler} if args.sampler else {})})
     print("   ω   accuracy")
     for row in rows:
         print(f"{row['guidance']:5.2f}   {row['accuracy']:.3f}")

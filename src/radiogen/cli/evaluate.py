@@ -34,8 +34,10 @@ def register(subparsers) -> None:
     p.add_argument("--generated", required=True, metavar="G", help=f"generated images: {SETS_HELP}")
     p.add_argument("--out", required=True, metavar="DIR", help="report folder")
     p.add_argument("--classifier", metavar="WEIGHTS",
-                   help="classifier weights (.safetensors from `radiogen classifier train`); "
-                        "without them the classification and Fréchet sections are skipped")
+                   help="classifier weights (.safetensors from `radiogen classifier train`; "
+                        "default: the bundled FIRST classifier)")
+    p.add_argument("--no-classifier", action="store_true",
+                   help="skip the classification and Fréchet sections")
     p.add_argument("--baseline", nargs=2, metavar=("A", "B"), default=["first:train", "first:test"],
                    help="two real sets whose Fréchet distance is printed as the scale")
     p.add_argument("--held-out", metavar="H",
@@ -73,6 +75,14 @@ def _pybdsf_overrides(args) -> dict:
     return overrides
 
 
+def _bundled_classifier() -> str | None:
+    from radiogen.evaluation.classifier import bundled_classifier
+    try:
+        return str(bundled_classifier())
+    except FileNotFoundError:
+        return None
+
+
 def run(args) -> int:
     from radiogen.evaluation.suite import EvaluationSettings, evaluate
 
@@ -80,9 +90,10 @@ def run(args) -> int:
         value = getattr(args, name)
         if value is not None and value < 1:
             raise CommandError(f"--{name.replace('_', '-')} must be at least 1")
+    classifier = None if args.no_classifier else args.classifier or _bundled_classifier()
     settings = EvaluationSettings(
         pybdsf=not args.no_pybdsf, pybdsf_settings=_pybdsf_overrides(args),
-        pybdsf_limit=args.pybdsf_limit, workers=args.workers, classifier=args.classifier,
+        pybdsf_limit=args.pybdsf_limit, workers=args.workers, classifier=classifier,
         baseline=tuple(args.baseline), memorisation=not args.no_memorisation, k=args.k,
         device=args.device, seed=args.seed, progress=not args.no_progress)
     results = evaluate(args.real, args.generated, args.out, settings, held_out=args.held_out)

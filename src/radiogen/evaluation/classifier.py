@@ -36,7 +36,11 @@ __all__ = [
     "save_classifier",
     "load_classifier",
     "resolve_device",
+    "bundled_classifier",
 ]
+
+#: The classifier shipped with the package (trained by scripts/train_classifier.sh).
+BUNDLED_CLASSIFIER = "first-morphology.safetensors"
 
 
 @dataclass(frozen=True)
@@ -151,16 +155,34 @@ def classify(model: RadioClassifier, images: np.ndarray, labels: np.ndarray,
 
 
 def save_classifier(model: RadioClassifier, path: str | os.PathLike,
-                    record: dict | None = None) -> Path:
-    """Write the weights as safetensors (atomically), with config and ``record`` as metadata."""
+                    record: dict | None = None, dtype: torch.dtype | None = None) -> Path:
+    """Write the weights as safetensors (atomically), with config and ``record`` as metadata.
+
+    ``dtype`` (e.g. ``torch.float16``) stores floating-point tensors at that precision, to ship
+    small files; :func:`load_classifier` reads them back into a float32 network.
+    """
     from safetensors.torch import save_file
 
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    if dtype is not None:
+        state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
     metadata = {"format": "radiogen-classifier", "config": json.dumps(asdict(model.config)),
-                "classes": json.dumps(list(CLASSES)), "record": json.dumps(record or {})}
+                "classes": json.dumps(list(CLASSES)), "record": json.dumps(record or {}),
+                "stored_dtype": str(dtype or torch.float32).replace("torch.", "")}
     with atomic_path(path) as tmp:
         save_file(state, str(tmp), metadata=metadata)
     return Path(path)
+
+
+def bundled_classifier() -> Path:
+    """Path of the bundled classifier weights; FileNotFoundError where they are not installed."""
+    from importlib import resources
+
+    path = Path(str(resources.files("radiogen") / "weights" / "classifiers" / BUNDLED_CLASSIFIER))
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: the bundled classifier is not installed; train one with "
+                                "`radiogen classifier train --out WEIGHTS` and pass --classifier")
+    return path
 
 
 def load_classifier(path: str | os.PathLike, device="cpu") -> tuple[RadioClassifier, dict]:

@@ -22,7 +22,8 @@ PAPER_GUIDANCE = (0.1, 0.2, 0.5, 0.75)
 
 def guidance_sweep(model, classifier, guidances=PAPER_GUIDANCE, n_per_class: int = 2000,
                    steps: int | None = None, seed: int = 0, batch_size: int = 64,
-                   device: str = "auto", progress: bool = True) -> list[dict]:
+                   device: str = "auto", progress: bool = True,
+                   sample_options: dict | None = None) -> list[dict]:
     """Accuracy and confusion matrix of the classifier on samples at each guidance strength ω.
 
     Parameters
@@ -39,6 +40,8 @@ def guidance_sweep(model, classifier, guidances=PAPER_GUIDANCE, n_per_class: int
         Sampling steps; the API's default (25, Section 4.3) when None.
     seed : int
         Class c draws its images from seeds ``seed + c·n_per_class`` onwards, at every ω.
+    sample_options : dict, optional
+        Further keywords of ``radiogen.api.sample`` (sampler, precision, guidance_interval).
 
     Returns
     -------
@@ -52,7 +55,9 @@ def guidance_sweep(model, classifier, guidances=PAPER_GUIDANCE, n_per_class: int
     names = list(getattr(model, "class_names", []) or [])
     if names and [n.lower() for n in names] != [c.lower() for c in CLASSES]:
         raise ValueError(f"the model's classes {names} are not the classifier's {list(CLASSES)}")
-    options = {} if steps is None else {"steps": steps}
+    options = dict(sample_options or {})
+    if steps is not None:
+        options["steps"] = steps
     rows = []
     for omega in tqdm(guidances, desc="ω sweep", disable=not progress):
         images = np.concatenate([
