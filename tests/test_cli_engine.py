@@ -163,3 +163,19 @@ def test_bundled_model_makes_images(tmp_path):
                  "--no-progress"]) == 0
     cube = fits.getdata(tmp_path / "samples.fits")
     assert cube.shape == (2, 80, 80) and np.isfinite(cube).all() and cube.max() > 0.5
+
+
+def test_bundled_flux_model_gives_the_requested_peak(tmp_path):
+    """The second shipped model: FIRST (MiraBest) cut-outs conditioned on peak flux, in Jy/beam."""
+    assert "first-flux" in api.bundled_models()
+    model = api.load_model("first-flux")
+    assert model.kind == "flux" and model.meta["stored_dtype"] == "bf16"
+    assert model.meta["pixel_scale_arcsec"] == pytest.approx(1.8)
+    assert main(["sample", "--model", "first-flux", "--peak-flux", "0.05", "0.002", "-n", "1",
+                 "--steps", "3", "--out", str(tmp_path), "--no-progress"]) == 0
+    for k, peak in enumerate((0.05, 0.002)):
+        with fits.open(tmp_path / f"sample_{k:05d}.fits") as hdul:
+            data, header = hdul[0].data, hdul[0].header
+        assert data.max() == pytest.approx(peak, rel=1e-6) and data.min() >= 0
+        assert header["BUNIT"] == "JY/BEAM" and header["BMAJ"] == pytest.approx(5 / 3600)
+        assert header["RESTFRQ"] == pytest.approx(1.4e9)
