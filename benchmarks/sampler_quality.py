@@ -159,6 +159,7 @@ def plot(rows, samplers, path):
             ax.axhline(ref[key], color="k", ls="--", lw=1, label=ref["setting"])
         ax.set_xlabel("network evaluations per image")
         ax.set_ylabel(label)
+    axes[1].set_yscale("log")
     axes[2].set_yscale("log")
     axes[0].legend(fontsize=8)
     fig.tight_layout()

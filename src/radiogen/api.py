@@ -32,8 +32,8 @@ DEFAULT_MODEL = "first-class"
 DEFAULT_GUIDANCE = {"class": 0.75, "flux": 0.1}
 #: Default ODE solver and noise levels N (chosen by benchmarks/sampler_quality.py; the paper
 #: uses Heun with N = 25, 49 evaluations).
-DEFAULT_SAMPLER = "heun"
-DEFAULT_STEPS = 25
+DEFAULT_SAMPLER = "dpmpp-2m"
+DEFAULT_STEPS = 15
 
 
 class NoModelError(FileNotFoundError):

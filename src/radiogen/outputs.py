@@ -74,10 +74,17 @@ def write_fits_images(folder, images: np.ndarray, cards: list[tuple], labels=Non
     return paths
 
 
+#: Images shown at most in a PNG grid (a quick look; the FITS files hold every image).
+PNG_GRID_MAX = 64
+
+
 def write_png_grid(path, images: np.ndarray, ncols: int | None = None, cmap: str = "inferno",
-                   titles=None) -> Path:
-    """A grid of images for a quick look (matplotlib, no axes; no pyplot, which is slow to load)."""
+                   titles=None, max_images: int = PNG_GRID_MAX) -> Path:
+    """A grid of the first ``max_images`` images for a quick look (matplotlib, no axes; no
+    pyplot, which is slow to load)."""
     from matplotlib.figure import Figure
+    images = images[:max_images]
+    titles = None if titles is None else list(titles)[:max_images]
     n = len(images)
     ncols = ncols or int(np.ceil(np.sqrt(n)))
     nrows = int(np.ceil(n / ncols))

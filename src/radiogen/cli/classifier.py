@@ -32,7 +32,7 @@ def _register_train(sub) -> None:
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
     p.add_argument("--width", type=int, default=64,
-                   help="ResNet first-stage channels (64 = ResNet-18; smaller only for trials)")
+                   help="ResNet first-stage channels (64 = ResNet-18; the bundled classifier: 32)")
     p.add_argument("--no-augment", action="store_true", help="train without augmentations")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")

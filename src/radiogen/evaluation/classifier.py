@@ -1,8 +1,9 @@
 """The morphology classifier of Section 5.3: ResNet-18 encoder and a two-layer head.
 
-The encoder maps an image to a 512-d vector; batch norm follows it; the head is two linear layers
-(256 hidden units, 4 logits for FRI, FRII, Compact, Bent) with dropout 0.5 after the encoder and
-after the hidden layer, and no non-linearity, as the paper describes. Images enter in [−1, 1]
+The encoder maps an image to an 8·width-d vector (512 for ResNet-18, 256 for the bundled
+half-width classifier); batch norm follows it; the head is two linear layers (256 hidden units,
+4 logits for FRI, FRII, Compact, Bent) with dropout 0.5 after the encoder and after the hidden
+layer, and no non-linearity, as the paper describes. Images enter in [−1, 1]
 (the range in which the paper's rotations fill gaps with −1).
 
 Weights are stored only as safetensors, with the configuration and training record as JSON
@@ -78,7 +79,7 @@ class RadioClassifier(nn.Module):
                                   nn.Linear(config.hidden, config.n_classes))
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Encoder output (B, 512): the space of the radio Fréchet distance."""
+        """Encoder output (B, 8·width): the space of the radio Fréchet distance."""
         return self.encoder(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -132,7 +133,7 @@ def predict(model: RadioClassifier, images: np.ndarray, batch_size: int = 256,
 
 def encode(model: RadioClassifier, images: np.ndarray, batch_size: int = 256,
            device="auto") -> np.ndarray:
-    """Encoder features (N, 512) of every image, float64."""
+    """Encoder features (N, 8·width) of every image, float64."""
     return _batched(model, images, model.features, batch_size, device).astype(np.float64)
 
 

@@ -1,6 +1,6 @@
 """The radio Fréchet distance: FID's recipe with a radio-trained network (Section 7).
 
-Two image sets are mapped to the 512-d encoder features of the morphology classifier
+Two image sets are mapped to the encoder features (8·width-d) of the morphology classifier
 (:mod:`~radiogen.evaluation.classifier`), a Gaussian N(μ, Σ) is fitted to each, and the Fréchet
 (2-Wasserstein) distance between the Gaussians is
 

@@ -6,8 +6,8 @@ the CUDA build, a 5.5 GB install), and the classifier needs nothing else from it
 torchvision's ``resnet18`` layout: a 7×7 stride-2 stem with max pooling, four stages of two
 :class:`BasicBlock` s with 64-128-256-512 channels (strides 1, 2, 2, 2), global average pooling,
 and torchvision's initialisation; the only change is one input channel. An 80×80 image gives a
-512-d feature vector. ``width`` scales every stage (64 is ResNet-18; smaller widths are for
-quick tests).
+512-d feature vector. ``width`` scales every stage (64 is ResNet-18; the bundled classifier uses
+32, tests smaller).
 """
 
 from __future__ import annotations

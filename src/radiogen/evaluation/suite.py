@@ -212,7 +212,7 @@ def _frechet(real: ImageSet, gen: ImageSet, s: EvaluationSettings) -> dict:
             "baseline_real_vs_real": baseline, "baseline_sets": described,
             "n_real": len(real), "n_generated": len(gen),
             "notes": ["Squared Fréchet distance (as FID) between Gaussian fits of the "
-                      "classifier's 512-d encoder features; the baseline is two real sets."]}
+                      "classifier's encoder features; the baseline is two real sets."]}
 
 
 def _memorisation(real: ImageSet, gen: ImageSet, held_out: ImageSet | None, out: Path,
