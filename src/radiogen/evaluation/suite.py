@@ -164,8 +164,8 @@ def _flux_conditioning(fits: dict, out: Path) -> dict:
 
 def _classifier(s: EvaluationSettings):
     if not s.classifier:
-        raise SectionSkipped("no classifier weights given (--classifier; "
-                             "train them with `radiogen classifier train`)")
+        raise SectionSkipped("no classifier weights (--no-classifier, or the bundled "
+                             "classifier is not installed; --classifier names a weights file)")
     from radiogen.evaluation.classifier import load_classifier
 
     return load_classifier(s.classifier, s.device)
