@@ -82,23 +82,24 @@ def main() -> None:
     print(f"sampler quality on {machine('cpu')}: {args.model}, ω={args.guidance}, "
           f"{args.n} images per class, {args.precision}; classifier {Path(classifier_path).name}")
 
-    def score(name, sampler, steps, images, labels, seconds, reference=None, **extra):
+    def score(name, sampler, steps, images, labels, seconds, reference, net_evals=None):
         predicted = predict(classifier, images)
-        row = {"setting": name, "sampler": sampler, "steps": steps, "evals": evaluations(sampler, steps),
-               "net evals": extra.pop("net_evals", network_evaluations(sampler, steps, args.guidance)), "acc": float((predicted == labels).mean()),
-               "RFD": frechet_distance_features(encode(classifier, images), real_features),
-               "img/s": len(images) / seconds, **extra}
-        if reference is not None:
-            row["rms"] = float(np.sqrt(((images - reference[0]) ** 2).mean()))
-            row["agree"] = float((predicted == reference[1]).mean())
-        return row
+        if net_evals is None:
+            net_evals = network_evaluations(sampler, steps, args.guidance)
+        return {"setting": name, "sampler": sampler, "steps": steps,
+                "evals": evaluations(sampler, steps), "net evals": net_evals,
+                "acc": float((predicted == labels).mean()),
+                "agree": float((predicted == reference[1]).mean()),
+                "rms": float(np.sqrt(((images - reference[0]) ** 2).mean())),
+                "RFD": frechet_distance_features(encode(classifier, images), real_features),
+                "img/s": len(images) / seconds}
 
     ref_sampler, ref_evals = args.reference[0], int(args.reference[1])
     ref_steps = steps_for_evaluations(ref_sampler, ref_evals)
     images, labels, seconds = draw(model, args.n, ref_sampler, ref_steps, args)
-    ref_row = score(f"{ref_sampler}-{ref_evals} (reference)", ref_sampler, ref_steps, images, labels, seconds)
     reference = (images, predict(classifier, images))
-    ref_row.update(rms=0.0, agree=1.0)
+    ref_row = score(f"{ref_sampler}-{ref_evals} (reference)", ref_sampler, ref_steps, images, labels,
+                    seconds, reference)
     rows = [ref_row]
     for precision in args.precisions:
         imgs, _, sec = draw(model, args.n, ref_sampler, ref_steps, args, precision=precision)
