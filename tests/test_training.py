@@ -85,6 +85,24 @@ def test_resume_gives_identical_steps(tmp_path):
         api.train("tiny", tmp_path / "a", overrides=overrides, progress=False)
 
 
+def test_init_from_starts_from_the_given_weights(tmp_path):
+    overrides = ["training.iterations=2", "training.checkpoint_every=2"] + TINY
+    source = api.train("tiny", tmp_path / "a", overrides=overrides, progress=False)
+    start = read_model_file(source / "ema.safetensors")[0]
+    # a step at learning rate 0 leaves the weights where they started: the source's EMA weights
+    tuned = api.train("tiny", tmp_path / "b", progress=False, overrides=overrides + [
+        f"training.init_from={tmp_path / 'a'}", "training.lr=0", "training.iterations=1"])
+    for name in ("model.safetensors", "ema.safetensors"):
+        state = read_model_file(tuned / name)[0]
+        assert all(torch.equal(state[k], start[k]) for k in start), name
+    fresh = read_model_file(api.train("tiny", tmp_path / "c", progress=False, overrides=overrides + [
+        "training.lr=0", "training.iterations=1"]) / "model.safetensors")[0]
+    assert not all(torch.equal(fresh[k], start[k]) for k in start)   # without it: random weights
+    with pytest.raises(ValueError, match="another architecture"):
+        api.train("tiny", tmp_path / "d", progress=False,
+                  overrides=overrides + [f"training.init_from={tmp_path / 'a'}", "model.channels=16"])
+
+
 def test_metrics_and_tensorboard_written(tiny_run):
     rows = (tiny_run / "metrics.csv").read_text().strip().splitlines()
     assert rows[0].startswith("step,images,loss,val_loss")

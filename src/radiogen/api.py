@@ -211,4 +211,7 @@ def train(config: Config | str, run_dir, resume: bool = False, overrides: list[s
     cfg = load_preset(config) if isinstance(config, str) else config
     if overrides:
         cfg = cfg.override(overrides)
+    bundled = bundled_models()
+    if cfg.training.init_from in bundled:       # a bundled model's name: fine-tune it
+        cfg = cfg.override([f"training.init_from={bundled[cfg.training.init_from]}"])
     return _train(cfg, run_dir, resume=resume, device=device, progress=progress, max_steps=max_steps)

@@ -87,6 +87,8 @@ class TrainingConfig:
     checkpoint_every: int = 1000
     keep_checkpoints: int = 2
     threads: int = 0                            # CPU threads (0: torch's default)
+    init_from: str = ""                         # start from these weights (model file, run folder
+                                                # or bundled model name), e.g. to fine-tune
 
 
 @dataclass

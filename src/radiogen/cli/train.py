@@ -24,6 +24,10 @@ def register(subparsers) -> None:
                         "(repeatable)")
     p.add_argument("--data", help="train on this HDF5 store instead of the preset's data "
                                   "(shorthand for --set data.source=PATH)")
+    p.add_argument("--init-from", metavar="WEIGHTS",
+                   help="start from these weights instead of random ones (a bundled model name, "
+                        "a model file or a run folder with the same architecture), e.g. to "
+                        "fine-tune; shorthand for --set training.init_from=WEIGHTS")
     p.add_argument("--resume", action="store_true",
                    help="continue from the newest checkpoint in --out, exactly where it stopped")
     p.add_argument("--max-steps", type=int, help="stop after this many steps of this call")
@@ -43,6 +47,8 @@ def run(args) -> int:
     overrides = list(args.overrides)
     if args.data:
         overrides.append(f"data.source={args.data}")
+    if args.init_from:
+        overrides.append(f"training.init_from={args.init_from}")
     if overrides:
         cfg = cfg.override(overrides)
     if args.print_config:

@@ -23,7 +23,8 @@ from radiogen.config import Config
 from radiogen.data.datasets import augment_dihedral, load_training_set, split_train_valid
 from radiogen.diffusion.loss import EDMLoss
 from radiogen.models import Denoiser, count_parameters
-from radiogen.training.checkpoint import latest_checkpoint, load_training_state, read_model_file, save_checkpoint
+from radiogen.training.checkpoint import (latest_checkpoint, load_training_state, read_model_file,
+                                         resolve_model_path, save_checkpoint)
 from radiogen.training.distributed import cleanup_distributed, init_distributed
 from radiogen.training.ema import EMA
 
@@ -122,6 +123,18 @@ class _MetricsLog:
         self.tb.close()
 
 
+def _init_from(model, ema, model_cfg, source: str) -> None:
+    """Start ``model`` and its EMA from the weights in ``source`` (a model file or a run or
+    checkpoint folder, EMA weights preferred), which must have the same architecture."""
+    path = resolve_model_path(source)
+    state, saved_cfg, _ = read_model_file(path)
+    if saved_cfg != model_cfg:
+        raise ValueError(f"{path}: training.init_from has another architecture than model "
+                         f"({saved_cfg} against {model_cfg})")
+    model.load_state_dict(state)
+    ema.model.load_state_dict(state)
+
+
 def _rank_fingerprints(model, dist_info) -> list[float]:
     """A checksum of the weights from every rank (all equal when DDP keeps them in step)."""
     fp = torch.stack([p.detach().double().sum() for p in model.parameters()]).sum().reshape(1)
@@ -181,6 +194,8 @@ def train(cfg: Config, run_dir, resume: bool = False, device: str = "auto",
         step = int(state["step"])
     elif dist_info.is_main and (run_dir / "checkpoints").exists():
         raise ValueError(f"{run_dir} already holds a run; use --resume or another folder")
+    elif tc.init_from:
+        _init_from(model, ema, cfg.model, tc.init_from)
 
     if dist_info.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
