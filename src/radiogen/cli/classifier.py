@@ -52,7 +52,8 @@ def _register_test(sub) -> None:
 
 
 def _register_sweep(sub) -> None:
-    p = sub.add_parser("sweep", help="accuracy on samples against guidance strength (Table 7)",
+    p = sub.add_parser("sweep", help="accuracy (and radio Fréchet distance) of samples against "
+                                     "guidance strength (Table 7)",
                        formatter_class=HelpFormatter)
     p.add_argument("--weights", help="classifier weights (.safetensors; default: the bundled one)")
     source = p.add_mutually_exclusive_group(required=True)
@@ -61,6 +62,9 @@ def _register_sweep(sub) -> None:
     p.add_argument("--guidance", "-w", type=float, nargs="+", default=[0.1, 0.2, 0.5, 0.75],
                    help="values of ω")
     p.add_argument("-n", "--num", type=int, default=2000, help="images per class and ω")
+    p.add_argument("--reference", default="first:test",
+                   help="real images for the radio Fréchet distance of each ω's samples "
+                        "(first:SPLIT, HDF5 store, FITS files or folder; 'none' to skip)")
     p.add_argument("--steps", type=int, help="noise levels N (default: radiogen sample's)")
     p.add_argument("--sampler", help="ODE solver (default: radiogen sample's)")
     p.add_argument("--precision", default="fp32", choices=["auto", "fp32", "bf16", "fp16"],
@@ -158,15 +162,24 @@ def run_sweep(args) -> int:
     if args.num < 1:
         raise CommandError("--num must be at least 1")
     classifier, _ = load_classifier(_weights(args), args.device)
+    reference = None
+    if args.reference.lower() != "none":
+        from radiogen.evaluation.inputs import load_image_set
+        reference = load_image_set(args.reference).images
     rows = guidance_sweep(args.checkpoint or args.model, classifier, args.guidance, args.num,
                           args.steps, args.seed, args.batch_size, args.device,
                           not args.no_progress,
-                          {"precision": args.precision, **({"sampler": args.sampler} if args.sampler else {})})
-    print("   ω   accuracy")
+                          {"precision": args.precision, **({"sampler": args.sampler} if args.sampler else {})},
+                          reference)
+    classes = rows[0]["classes"] if rows else []
+    print("   ω   accuracy  " + "".join(f"{c:>8}" for c in classes)
+          + ("   Fréchet" if reference is not None else ""))
     for row in rows:
-        print(f"{row['guidance']:5.2f}   {row['accuracy']:.3f}")
+        print(f"{row['guidance']:5.2f}   {row['accuracy']:8.3f}  "
+              + "".join(f"{r:8.2f}" for r in row["recall_per_class"])
+              + (f"   {row['frechet']:7.1f}" if "frechet" in row else ""))
     if args.out:
         from radiogen.evaluation.report import write_json
 
-        write_json({"rows": rows}, args.out)
+        write_json({"reference": args.reference, "rows": rows}, args.out)
     return 0
