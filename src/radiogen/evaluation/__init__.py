@@ -12,7 +12,9 @@ One module per idea:
 - :mod:`~radiogen.evaluation.memorisation`: PCA alignment and SSIM nearest neighbours (App. A);
 - :mod:`~radiogen.evaluation.figures`, :mod:`~radiogen.evaluation.report` and
   :mod:`~radiogen.evaluation.suite`: the report that ``radiogen evaluate`` writes;
-- :mod:`~radiogen.evaluation.sweep`: classifier accuracy against guidance strength (Table 7).
+- :mod:`~radiogen.evaluation.sweep`: classifier accuracy against guidance strength (Table 7);
+- :mod:`~radiogen.evaluation.conditioning`: how well a class model's denoiser tells its classes
+  apart on real images (a check for model development, without sampling).
 
 Submodules are imported on first use, so PyBDSF worker processes and ``radiogen --help`` do not
 pay for torch or matplotlib.
@@ -23,12 +25,12 @@ from __future__ import annotations
 import importlib
 
 __all__ = ["evaluate", "load_image_set", "run_pybdsf", "train_classifier", "load_classifier",
-           "frechet_distance", "memorisation_check", "guidance_sweep"]
+           "frechet_distance", "memorisation_check", "guidance_sweep", "class_discrimination"]
 
 _HOME = {"evaluate": "suite", "load_image_set": "inputs", "run_pybdsf": "sources",
          "train_classifier": "training", "load_classifier": "classifier",
          "frechet_distance": "frechet", "memorisation_check": "memorisation",
-         "guidance_sweep": "sweep"}
+         "guidance_sweep": "sweep", "class_discrimination": "conditioning"}
 
 
 def __getattr__(name: str):
