@@ -1,18 +1,22 @@
-"""Quality against cost of the ODE samplers for a class-conditioned model, side by side in one run.
+"""Quality against cost of the ODE samplers, side by side in one run.
 
 For every sampler and budget of network evaluations per image, the same seeds are sampled
-(n per class, guidance ω), and each setting is scored against the reference (Heun, 49
-evaluations = the paper's 25 steps):
+(guidance ω) and each setting is scored against the reference (Heun, 49 evaluations = the
+paper's 25 steps). A class-conditioned model draws n images per class; a flux-conditioned one
+draws 4n images whose peak fluxes are drawn from the real set (the same ones for every setting).
 
 - ``rms``: RMS pixel difference from the reference images of the same seeds (the solver error;
   the same ODE is being solved, so this goes to 0 as evaluations grow);
-- ``agree``: fraction of images the classifier labels as it labels the reference image;
-- ``acc``: classifier accuracy against the requested class;
 - ``RFD``: radio Fréchet distance to the real images (``--real``), on the classifier features;
-- ``img/s``: images per second on this machine (guided evaluations count twice).
+- ``img/s``: images per second on this machine (guided evaluations count twice);
+- class models: ``acc``, classifier accuracy against the requested class, and ``agree``, the
+  fraction of images the classifier labels as it labels the reference image;
+- flux models: ``W1 mean`` and ``W1 std``, Wasserstein-1 distances of the per-image mean and
+  standard deviation (pixels in [0, 1]) to those of the real images.
 
     python benchmarks/sampler_quality.py --model first-class --n 50 \\
         --samplers euler heun dpmpp-2m ipndm --evals 4 6 8 10 15 20 --out runs/sampler-quality
+    python benchmarks/sampler_quality.py --model first-flux --real runs/mirabest-flux.h5 --n 25
 """
 
 from __future__ import annotations
@@ -33,16 +37,20 @@ from radiogen.diffusion import (SAMPLERS, GuidedDenoiser, evaluations, karras_si
 from radiogen.evaluation.classifier import bundled_classifier, encode, load_classifier, predict
 from radiogen.evaluation.frechet import frechet_distance_features
 from radiogen.evaluation.inputs import load_image_set
+from radiogen.evaluation.statistics import compare, image_means, image_stds
 
 
 def draw(model, n_per_class, sampler, steps, args, interval=None, precision=None):
-    """n per class, class c from seeds seed + c·n; returns (images, labels, seconds)."""
+    """Class models: n per class, class c from seeds seed + c·n; flux models: one image per
+    entry of ``args.flux`` from seeds seed, seed + 1, …; returns (images, labels, seconds)."""
     t = time.perf_counter()
+    options = dict(guidance=args.guidance, steps=steps, sampler=sampler, batch_size=args.batch_size,
+                   precision=precision or args.precision, guidance_interval=interval, progress=False)
+    if model.kind != "class":
+        images = api.sample(model, len(args.flux), scaled_flux=args.flux, seed=args.seed, **options)
+        return images, None, time.perf_counter() - t
     images = np.concatenate([
-        api.sample(model, n_per_class, class_label=c, guidance=args.guidance, steps=steps,
-                   sampler=sampler, seed=args.seed + c * n_per_class, batch_size=args.batch_size,
-                   precision=precision or args.precision, guidance_interval=interval,
-                   progress=False)
+        api.sample(model, n_per_class, class_label=c, seed=args.seed + c * n_per_class, **options)
         for c in range(len(CLASSES))])
     return images, np.repeat(np.arange(len(CLASSES)), n_per_class), time.perf_counter() - t
 
@@ -58,7 +66,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="first-class")
     p.add_argument("--classifier", default=None, help="classifier weights (default: the bundled one)")
-    p.add_argument("--real", default="first:train", help="real images for the Fréchet distance")
+    p.add_argument("--real", default=None,
+                   help="real images for the Fréchet distance (and the fluxes and distributions of "
+                        "a flux model; an HDF5 store with scaled_flux); default: first:train")
     p.add_argument("--samplers", nargs="+", default=["euler", "heun", "dpmpp-2m", "ipndm"])
     p.add_argument("--evals", nargs="+", type=int, default=[4, 6, 8, 10, 15, 20])
     p.add_argument("--reference", nargs=2, default=["heun", "49"], metavar=("SAMPLER", "EVALS"))
@@ -78,26 +88,40 @@ def main() -> None:
     args.guidance = api.DEFAULT_GUIDANCE[model.kind] if args.guidance is None else args.guidance
     classifier_path = args.classifier or bundled_classifier()
     classifier, _ = load_classifier(classifier_path)
-    real_features = encode(classifier, load_image_set(args.real).images)
+    real = load_image_set(args.real or "first:train")
+    real_features = encode(classifier, real.images)
+    is_class = model.kind == "class"
+    if not is_class:
+        if real.scaled_flux is None:
+            raise SystemExit(f"{real.source}: a flux model needs real images with scaled fluxes "
+                             "(--real STORE.h5 from `radiogen data cutouts`)")
+        rng = np.random.default_rng(args.seed)
+        args.flux = rng.choice(real.scaled_flux, size=4 * args.n)
     print(f"sampler quality on {machine('cpu')}: {args.model}, ω={args.guidance}, "
-          f"{args.n} images per class, {args.precision}; classifier {Path(classifier_path).name}")
+          f"{4 * args.n} images{' (n per class)' if is_class else ''}, {args.precision}; "
+          f"classifier {Path(classifier_path).name}; real: {real.source}")
 
     def score(name, sampler, steps, images, labels, seconds, reference, net_evals=None):
-        predicted = predict(classifier, images)
         if net_evals is None:
             net_evals = network_evaluations(sampler, steps, args.guidance)
-        return {"setting": name, "sampler": sampler, "steps": steps,
-                "evals": evaluations(sampler, steps), "net evals": net_evals,
-                "acc": float((predicted == labels).mean()),
-                "agree": float((predicted == reference[1]).mean()),
-                "rms": float(np.sqrt(((images - reference[0]) ** 2).mean())),
-                "RFD": frechet_distance_features(encode(classifier, images), real_features),
-                "img/s": len(images) / seconds}
+        row = {"setting": name, "sampler": sampler, "steps": steps,
+               "evals": evaluations(sampler, steps), "net evals": net_evals,
+               "rms": float(np.sqrt(((images - reference[0]) ** 2).mean())),
+               "RFD": frechet_distance_features(encode(classifier, images), real_features),
+               "img/s": len(images) / seconds}
+        if is_class:
+            predicted = predict(classifier, images)
+            row["acc"] = float((predicted == labels).mean())
+            row["agree"] = float((predicted == reference[1]).mean())
+        else:
+            row["W1 mean"] = compare(image_means(real.images), image_means(images)).wasserstein
+            row["W1 std"] = compare(image_stds(real.images), image_stds(images)).wasserstein
+        return row
 
     ref_sampler, ref_evals = args.reference[0], int(args.reference[1])
     ref_steps = steps_for_evaluations(ref_sampler, ref_evals)
     images, labels, seconds = draw(model, args.n, ref_sampler, ref_steps, args)
-    reference = (images, predict(classifier, images))
+    reference = (images, predict(classifier, images) if is_class else None)
     ref_row = score(f"{ref_sampler}-{ref_evals} (reference)", ref_sampler, ref_steps, images, labels,
                     seconds, reference)
     rows = [ref_row]
@@ -123,8 +147,10 @@ def main() -> None:
         rows.append(score(f"{sampler}-{evaluations(sampler, steps)} σ∈({lo:g},{hi:g}]", sampler, steps,
                           imgs, labels, sec, reference, net_evals=net_evals))
 
-    columns = ["setting", "evals", "net evals", "acc", "agree", "rms", "RFD", "img/s"]
-    formatted = [{c: (f"{r[c]:.3f}" if isinstance(r[c], float) else r[c]) for c in columns} for r in rows]
+    quality = ["acc", "agree"] if is_class else ["W1 mean", "W1 std"]
+    columns = ["setting", "evals", "net evals", *quality, "rms", "RFD", "img/s"]
+    formatted = [{c: (f"{r[c]:.4f}" if c.startswith("W1") else f"{r[c]:.3f}" if isinstance(r[c], float)
+                      else r[c]) for c in columns} for r in rows]
     for r, f in zip(rows, formatted):
         f["RFD"] = f"{r['RFD']:.2f} ({r['RFD'] / ref_row['RFD']:.2f}x)"
         f["img/s"] = f"{r['img/s']:.2f} ({r['img/s'] / ref_row['img/s']:.1f}x)"
@@ -133,12 +159,12 @@ def main() -> None:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         (out / "results.json").write_text(json.dumps(
-            {"model": args.model, "guidance": args.guidance, "n_per_class": args.n,
+            {"model": args.model, "guidance": args.guidance, "n_per_class": args.n, "real": real.source,
              "precision": args.precision, "machine": machine("cpu"), "rows": rows}, indent=1))
-        plot(rows, args.samplers, out / "quality.png")
+        plot(rows, args.samplers, out / "quality.png", quality[0])
 
 
-def plot(rows, samplers, path):
+def plot(rows, samplers, path, first="acc"):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -150,11 +176,12 @@ def plot(rows, samplers, path):
         if not rs:
             continue
         e = [r["evals"] for r in rs]
-        axes[0].plot(e, [r["acc"] for r in rs], "o-", label=sampler)
+        axes[0].plot(e, [r[first] for r in rs], "o-", label=sampler)
         axes[1].plot(e, [r["RFD"] for r in rs], "o-", label=sampler)
         axes[2].plot(e, [r["rms"] for r in rs], "o-", label=sampler)
     ref = rows[0]
-    for ax, key, label in zip(axes, ("acc", "RFD", None), ("accuracy", "radio Fréchet distance",
+    labels = {"acc": "accuracy", "W1 mean": "W1 of per-image means to real"}
+    for ax, key, label in zip(axes, (first, "RFD", None), (labels[first], "radio Fréchet distance",
                                                           "RMS difference from reference")):
         if key:
             ax.axhline(ref[key], color="k", ls="--", lw=1, label=ref["setting"])
