@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Export, sample and evaluate the first-cpu run as the bundled `first-class` model.
+# Export, sample and evaluate a first-cpu run as the bundled `first-class` model: by default the
+# fine-tuned run of scripts/tune_first_cpu.sh (scripts/train_first_cpu.sh, then that).
 # Usage: scripts/ship_first_cpu.sh [RUN_DIR] [WORK_DIR]
 # Uses the bundled classifier (scripts/train_classifier.sh) and radiogen sample's default
 # sampler; set SAMPLE_OPTIONS (e.g. "--sampler heun --steps 25") to evaluate another.
 set -euo pipefail
-run=${1:-runs/first-cpu}
+run=${1:-runs/first-cpu-tuned}
 work=${2:-runs/first-cpu-eval}
 opts=${SAMPLE_OPTIONS:-}
 mkdir -p "$work"
