@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One trial run for the FIRST class model, to choose settings by measurement: fine-tune INIT
-# (default: the bundled first-class weights; preset first-cpu) for STEPS (default 800) steps on one CPU thread with the given
-# settings changed, then score its EMA weights by classifier accuracy and radio Fréchet distance
+# (default: the bundled first-class weights; preset first-cpu) for STEPS (default 800) steps on
+# one CPU thread with the given settings changed, then score its EMA weights by classifier accuracy and radio Fréchet distance
 # (against the FIRST test split) of 50 images per class at ω = 0.75 and 2, the same seeds for
 # every trial. Two trials run side by side on the 2-core CPU. Resumable: re-run the same command.
 # Usage: scripts/trial_first_cpu.sh RUN_DIR [--set KEY=VALUE ...]
