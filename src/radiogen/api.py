@@ -73,8 +73,9 @@ def bundled_models() -> dict[str, Path]:
             if p.name.endswith(".safetensors")}
 
 
-def load_model(name_or_path: str = DEFAULT_MODEL, device: str | torch.device = "cpu") -> Model:
-    """A bundled model by name, or a model file / checkpoint folder / run folder by path."""
+def model_path(name_or_path: str) -> Path:
+    """The model file of a bundled model's name, or of a model file / checkpoint folder / run
+    folder (EMA weights preferred)."""
     bundled = bundled_models()
     if name_or_path in bundled:
         path = bundled[name_or_path]
@@ -88,11 +89,17 @@ def load_model(name_or_path: str = DEFAULT_MODEL, device: str | torch.device = "
             "with `--checkpoint runs/first`.")
     else:
         raise FileNotFoundError(f"{name_or_path}: no such model file, checkpoint or run folder")
+    return Path(path)
+
+
+def load_model(name_or_path: str = DEFAULT_MODEL, device: str | torch.device = "cpu") -> Model:
+    """A bundled model by name, or a model file / checkpoint folder / run folder by path."""
+    path = model_path(name_or_path)
     state, cfg, meta = read_model_file(path)
     denoiser = Denoiser(cfg)
     denoiser.load_state_dict(state)
     denoiser.eval().requires_grad_(False).to(device)
-    return Model(denoiser, cfg, meta, str(name_or_path), Path(path))
+    return Model(denoiser, cfg, meta, str(name_or_path), path)
 
 
 def class_index(model: Model, class_label) -> int:
@@ -211,7 +218,6 @@ def train(config: Config | str, run_dir, resume: bool = False, overrides: list[s
     cfg = load_preset(config) if isinstance(config, str) else config
     if overrides:
         cfg = cfg.override(overrides)
-    bundled = bundled_models()
-    if cfg.training.init_from in bundled:       # a bundled model's name: fine-tune it
-        cfg = cfg.override([f"training.init_from={bundled[cfg.training.init_from]}"])
+    if cfg.training.init_from:                  # a bundled model's name or a path: its file
+        cfg = cfg.override([f"training.init_from={model_path(cfg.training.init_from)}"])
     return _train(cfg, run_dir, resume=resume, device=device, progress=progress, max_steps=max_steps)

@@ -25,12 +25,14 @@ from __future__ import annotations
 import importlib
 
 __all__ = ["evaluate", "load_image_set", "run_pybdsf", "train_classifier", "load_classifier",
-           "frechet_distance", "memorisation_check", "guidance_sweep", "class_discrimination"]
+           "frechet_distance", "memorisation_check", "guidance_sweep", "denoising_errors",
+           "class_discrimination"]
 
 _HOME = {"evaluate": "suite", "load_image_set": "inputs", "run_pybdsf": "sources",
          "train_classifier": "training", "load_classifier": "classifier",
          "frechet_distance": "frechet", "memorisation_check": "memorisation",
-         "guidance_sweep": "sweep", "class_discrimination": "conditioning"}
+         "guidance_sweep": "sweep", "denoising_errors": "conditioning",
+         "class_discrimination": "conditioning"}
 
 
 def __getattr__(name: str):

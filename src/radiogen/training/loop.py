@@ -126,7 +126,7 @@ class _MetricsLog:
 def _init_from(model, ema, model_cfg, source: str) -> None:
     """Start ``model`` and its EMA from the weights in ``source`` (a model file or a run or
     checkpoint folder, EMA weights preferred), which must have the same architecture."""
-    path = resolve_model_path(source)
+    path = resolve_model_path(source)           # api.train has turned a bundled name into a file
     state, saved_cfg, _ = read_model_file(path)
     if saved_cfg != model_cfg:
         raise ValueError(f"{path}: training.init_from has another architecture than model "
