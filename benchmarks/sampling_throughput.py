@@ -1,22 +1,28 @@
 """Sampling throughput: images and network evaluations per second, for models × samplers ×
-evaluation budgets × precisions, with batched classifier-free guidance, printed side by side.
+evaluation budgets × precisions × memory layouts, with batched classifier-free guidance, printed
+side by side.
 
 Presets run with random weights (speed does not depend on what the network learned); bundled
 models (``--models``) run with their own weights.
 
     python benchmarks/sampling_throughput.py --models first-class --presets first-paper \\
-        --samplers heun dpmpp-2m --evals 49 10 --precisions fp32 bf16
+        --samplers heun dpmpp-2m --evals 49 10 --precisions fp32 bf16 \\
+        --layouts contiguous channels_last
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 
 import torch
 
 from _bench import autocast, build, describe, flops_per_image, machine, print_table, timed
 from radiogen.diffusion import (SAMPLERS, GuidedDenoiser, evaluations, karras_sigmas,
                                 steps_for_evaluations)
+
+
+LAYOUTS = {"contiguous": torch.contiguous_format, "channels_last": torch.channels_last}
 
 
 def networks(args):
@@ -37,6 +43,8 @@ def main() -> None:
                    help="network evaluations per image (per guidance half)")
     p.add_argument("--batch-sizes", nargs="+", type=int, default=[16])
     p.add_argument("--precisions", nargs="+", default=["fp32", "bf16"])
+    p.add_argument("--layouts", nargs="+", default=["contiguous", "channels_last"],
+                   choices=list(LAYOUTS), help="memory layout of weights and activations")
     p.add_argument("--guidance", type=float, default=0.75, help="ω (> 0 doubles the batch)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--repeats", type=int, default=1)
@@ -52,7 +60,8 @@ def main() -> None:
             ctx = (torch.eye(cfg.context_dim)[torch.arange(batch) % cfg.context_dim].to(args.device)
                    if cfg.context_dim else None)
             x0 = torch.randn(batch, cfg.in_channels, cfg.image_size, cfg.image_size, device=args.device) * 80
-            for sampler in args.samplers:
+            for layout, sampler in itertools.product(args.layouts, args.samplers):
+                net.to(memory_format=LAYOUTS[layout])
                 for n_evals in args.evals:
                     steps = steps_for_evaluations(sampler, n_evals)
                     sigmas = karras_sigmas(steps).to(args.device)
@@ -67,7 +76,8 @@ def main() -> None:
                         passes = D.n_network_evals / (args.repeats + 1)
                         rates[precision] = (batch / seconds, batch * passes / seconds)
                     row = {"model": name, "size": describe(net), "GFLOP/img-eval": f"{gflop:.2f}",
-                           "batch": batch, "sampler": sampler, "evals": evaluations(sampler, steps)}
+                           "batch": batch, "layout": layout, "sampler": sampler,
+                           "evals": evaluations(sampler, steps)}
                     for precision in args.precisions:
                         row[f"{precision} img/s"] = f"{rates[precision][0]:.2f}"
                         row[f"{precision} img-eval/s"] = f"{rates[precision][1]:.1f}"

@@ -62,6 +62,21 @@ def test_sampling_is_seeded_and_batch_independent(tiny_run):
         api.sample(model, 1, class_label="FRIII", progress=False)
 
 
+def test_cpu_model_runs_channels_last_with_the_same_output(tiny_run):
+    model = api.load_model(str(tiny_run))
+    weight = model.denoiser.net.mid[0].conv1.weight
+    assert weight.is_contiguous(memory_format=torch.channels_last) and not weight.is_contiguous()
+    cfg = model.config
+    x = torch.randn(3, 1, cfg.image_size, cfg.image_size, generator=torch.Generator().manual_seed(0))
+    sigma, context = torch.tensor([0.1, 1.0, 20.0]), torch.eye(cfg.context_dim)[:3]
+    with torch.inference_mode():
+        nhwc = model.denoiser(x, sigma, context)
+        model.denoiser.to(memory_format=torch.contiguous_format)
+        nchw = model.denoiser(x, sigma, context)
+    assert not torch.equal(x, nhwc)
+    torch.testing.assert_close(nhwc, nchw, atol=1e-5, rtol=1e-5)
+
+
 @pytest.mark.parametrize("sampler", ["heun", "euler", "dpmpp-2m", "ipndm"])
 def test_every_sampler_is_seeded_and_batch_independent(tiny_run, sampler):
     model = api.load_model(str(tiny_run))

@@ -101,6 +101,9 @@ def test_init_from_starts_from_the_given_weights(tmp_path):
     with pytest.raises(ValueError, match="another architecture"):
         api.train("tiny", tmp_path / "d", progress=False,
                   overrides=overrides + [f"training.init_from={tmp_path / 'a'}", "model.channels=16"])
+    with pytest.raises(api.NoModelError, match="init_from: 'no-such-model' is neither"):
+        api.train("tiny", tmp_path / "e", progress=False,
+                  overrides=overrides + ["training.init_from=no-such-model"])
 
 
 def test_metrics_and_tensorboard_written(tiny_run):

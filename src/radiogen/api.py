@@ -99,6 +99,10 @@ def load_model(name_or_path: str = DEFAULT_MODEL, device: str | torch.device = "
     denoiser = Denoiser(cfg)
     denoiser.load_state_dict(state)
     denoiser.eval().requires_grad_(False).to(device)
+    if torch.device(device).type == "cpu":
+        # NHWC lets oneDNN skip a reorder around every convolution: ~1.2-1.4x faster sampling
+        # on the CPU (benchmarks/sampling_throughput.py --layouts)
+        denoiser.to(memory_format=torch.channels_last)
     return Model(denoiser, cfg, meta, str(name_or_path), path)
 
 
@@ -219,5 +223,12 @@ def train(config: Config | str, run_dir, resume: bool = False, overrides: list[s
     if overrides:
         cfg = cfg.override(overrides)
     if cfg.training.init_from:                  # a bundled model's name or a path: its file
-        cfg = cfg.override([f"training.init_from={model_path(cfg.training.init_from)}"])
+        try:
+            path = model_path(cfg.training.init_from)
+        except NoModelError:
+            raise NoModelError(
+                f"training.init_from: {cfg.training.init_from!r} is neither a bundled model "
+                f"({', '.join(sorted(bundled_models())) or 'none installed'}) nor an existing "
+                "model file, checkpoint or run folder") from None
+        cfg = cfg.override([f"training.init_from={path}"])
     return _train(cfg, run_dir, resume=resume, device=device, progress=progress, max_steps=max_steps)

@@ -10,7 +10,6 @@ from astropy.io import fits
 
 from radiogen import __version__
 from radiogen.atomic import atomic_path
-from radiogen.data.store import write_store
 
 __all__ = ["provenance_cards", "write_fits_cube", "write_fits_images", "write_png_grid", "write_npy",
            "write_h5"]
@@ -79,28 +78,35 @@ PNG_GRID_MAX = 64
 
 
 def write_png_grid(path, images: np.ndarray, ncols: int | None = None, cmap: str = "inferno",
-                   titles=None, max_images: int = PNG_GRID_MAX) -> Path:
-    """A grid of the first ``max_images`` images for a quick look (matplotlib, no axes; no
-    pyplot, which is slow to load)."""
-    from matplotlib.figure import Figure
-    images = images[:max_images]
-    titles = None if titles is None else list(titles)[:max_images]
-    n = len(images)
+                   titles=None, max_images: int = PNG_GRID_MAX, zoom: int = 2) -> Path:
+    """A grid of the first ``max_images`` images for a quick look: each scaled from 0 to its
+    own maximum, coloured by ``cmap``, enlarged ``zoom`` times, row 0 at the bottom (FITS
+    order), with an optional title above it. Drawn with Pillow (with a matplotlib colour map),
+    which takes a fraction of the time a matplotlib figure takes to import and render."""
+    from matplotlib import colormaps
+    from PIL import Image, ImageDraw, ImageFont
+    images = np.asarray(images[:max_images], dtype=np.float32)
+    titles = None if titles is None else [str(t) for t in list(titles)[:max_images]]
+    n, h, w = images.shape
     ncols = ncols or int(np.ceil(np.sqrt(n)))
     nrows = int(np.ceil(n / ncols))
-    title_space = 0.2 if titles is not None else 0.0
-    fig = Figure(figsize=(1.6 * ncols, (1.6 + title_space) * nrows))
-    axes = fig.subplots(nrows, ncols, squeeze=False, gridspec_kw=dict(
-        left=0.01, right=0.99, bottom=0.01, top=0.99 if titles is None else 0.97,
-        wspace=0.04, hspace=0.04 + 0.8 * title_space))
-    for k, ax in enumerate(axes.flat):
-        ax.set_axis_off()
-        if k < n:
-            ax.imshow(images[k], cmap=cmap, origin="lower", vmin=0, vmax=max(float(images[k].max()), 1e-12))
-            if titles is not None:
-                ax.set_title(str(titles[k]), fontsize=7, pad=2)
+    gap, title_h = 4, (14 if titles is not None else 0)
+    cell_h, cell_w = zoom * h + title_h + gap, zoom * w + gap
+    grid = np.full((nrows * cell_h + gap, ncols * cell_w + gap, 3), 255, dtype=np.uint8)
+    peak = np.maximum(images.reshape(n, -1).max(axis=1), 1e-12)[:, None, None]
+    rgb = (colormaps[cmap](np.clip(images / peak, 0, 1))[..., :3] * 255).astype(np.uint8)
+    rgb = rgb[:, ::-1].repeat(zoom, axis=1).repeat(zoom, axis=2)    # origin lower, enlarged
+    for k in range(n):
+        top, left = (k // ncols) * cell_h + gap + title_h, (k % ncols) * cell_w + gap
+        grid[top:top + zoom * h, left:left + zoom * w] = rgb[k]
+    picture = Image.fromarray(grid)
+    if titles is not None:
+        draw, font = ImageDraw.Draw(picture), ImageFont.load_default()
+        for k, title in enumerate(titles):
+            draw.text(((k % ncols) * cell_w + gap, (k // ncols) * cell_h + gap), title,
+                      fill=(0, 0, 0), font=font)
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
+        picture.save(tmp, format="PNG")
     return Path(path)
 
 
@@ -114,4 +120,5 @@ def write_npy(path, images: np.ndarray) -> Path:
 def write_h5(path, images: np.ndarray, columns: dict | None = None, attrs: dict | None = None) -> Path:
     """Generated images (and their labels or fluxes) as a radiogen HDF5 store, readable by
     ``radiogen evaluate``."""
+    from radiogen.data.store import write_store   # h5py loads only when asked for
     return write_store(path, images, columns, attrs)
