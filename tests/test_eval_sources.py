@@ -6,6 +6,7 @@ import os
 import numpy as np
 import pytest
 
+from radiogen.evaluation.inputs import load_image_set
 from radiogen.evaluation.sources import (PyBDSFSettings, a50_area, bdsf_available,
                                          beam_area_pixels, model_flux, positive_residual,
                                          run_pybdsf)
@@ -57,6 +58,9 @@ def test_settings_take_the_beam_of_the_image_set():
     assert settings.beam_arcsec == (5.0, 5.0, 0.0)
     assert settings.pixel_scale_arcsec == 1.8 and settings.thresh_isl == 4.0
     assert settings.bdsf_options()["beam"][0] == pytest.approx(5.0 / 3600)
+    assert settings.frequency_hz == PyBDSFSettings().frequency_hz       # none given: the default
+    first = PyBDSFSettings.for_images(load_image_set("first:test").attrs)
+    assert first.bdsf_options()["frequency"] == 1.4e9 and first.beam_arcsec == (5.0, 5.0, 0.0)
 
 
 @pytest.mark.skipif(not bdsf_available(), reason="PyBDSF (pip install bdsf) is not installed")

@@ -50,9 +50,10 @@ FIRST_URLS = (
 )
 #: SHA-256 of the archive as published (and as bundled).
 FIRST_SHA256 = "d04a5d45a7a84989e9aed31da8a0adb0a9cce3252bce92ed7585efbc8c24f42a"
-#: FIRST pixel scale and restoring beam (Becker et al. 1995).
+#: FIRST pixel scale, restoring beam and observing frequency (Becker et al. 1995).
 FIRST_PIXEL_SCALE_ARCSEC = 1.8
 FIRST_BEAM_ARCSEC = 5.0
+FIRST_FREQUENCY_HZ = 1.4e9
 
 
 @dataclass
@@ -206,7 +207,8 @@ def write_first_store(out: str | os.PathLike, split: str = "train",
     first = load_first(split, zip_path, size=size)
     attrs = {"kind": "class", "class_names": list(CLASSES),
              "pixel_scale_arcsec": FIRST_PIXEL_SCALE_ARCSEC, "beam_bmaj_arcsec": FIRST_BEAM_ARCSEC,
-             "beam_bmin_arcsec": FIRST_BEAM_ARCSEC, "beam_bpa_deg": 0.0, "frequency_hz": 1.4e9,
+             "beam_bmin_arcsec": FIRST_BEAM_ARCSEC, "beam_bpa_deg": 0.0,
+             "frequency_hz": FIRST_FREQUENCY_HZ,
              "cutout_size": size,
              "settings": {"split": split, "size": size, "zip": str(zip_path or bundled_first_zip())},
              "selection_report": {"notes": [f"{first.n_empty} constant crops dropped"]}}

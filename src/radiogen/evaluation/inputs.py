@@ -30,7 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from radiogen.data.first import CLASSES, FIRST_BEAM_ARCSEC, FIRST_PIXEL_SCALE_ARCSEC
+from radiogen.data.first import (CLASSES, FIRST_BEAM_ARCSEC, FIRST_FREQUENCY_HZ,
+                                  FIRST_PIXEL_SCALE_ARCSEC)
 
 __all__ = [
     "ImageSet",
@@ -67,7 +68,7 @@ class ImageSet:
         Where the set came from, for messages and the report.
     attrs : dict
         Imaging metadata where known: ``pixel_scale_arcsec``, ``beam_bmaj_arcsec``,
-        ``beam_bmin_arcsec``, ``beam_bpa_deg``.
+        ``beam_bmin_arcsec``, ``beam_bpa_deg``, ``frequency_hz``.
     """
 
     images: np.ndarray
@@ -186,7 +187,8 @@ def _load_first(split: str) -> ImageSet:
 
     first = load_first(split)
     attrs = {"pixel_scale_arcsec": FIRST_PIXEL_SCALE_ARCSEC, "beam_bmaj_arcsec": FIRST_BEAM_ARCSEC,
-             "beam_bmin_arcsec": FIRST_BEAM_ARCSEC, "beam_bpa_deg": 0.0}
+             "beam_bmin_arcsec": FIRST_BEAM_ARCSEC, "beam_bpa_deg": 0.0,
+             "frequency_hz": FIRST_FREQUENCY_HZ}
     return image_set(first.images, first.labels, None, first.names, f"first:{split}", attrs)
 
 
@@ -196,8 +198,8 @@ def _load_store(path: Path) -> ImageSet:
     store = read_store(path)
     names = store.columns.get("names")
     attrs = {k: float(store.attrs[k]) for k in
-             ("pixel_scale_arcsec", "beam_bmaj_arcsec", "beam_bmin_arcsec", "beam_bpa_deg")
-             if k in store.attrs}
+             ("pixel_scale_arcsec", "beam_bmaj_arcsec", "beam_bmin_arcsec", "beam_bpa_deg",
+              "frequency_hz") if k in store.attrs}
     labels = store.labels
     if labels is not None and store.class_names and tuple(store.class_names) != CLASSES:
         raise ValueError(f"{path}: class names {store.class_names} differ from {CLASSES}")
@@ -284,6 +286,10 @@ def _fits_attrs(header) -> dict:
                              ("BPA", "beam_bpa_deg", 1)):
         if key in header:
             attrs[name] = float(header[key]) * scale
+    from radiogen.data.fits_io import header_frequency
+    frequency = header_frequency(header)
+    if frequency is not None:
+        attrs["frequency_hz"] = frequency
     return attrs
 
 

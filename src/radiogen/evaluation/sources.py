@@ -96,13 +96,15 @@ class PyBDSFSettings:
 
     @classmethod
     def for_images(cls, attrs: dict, **overrides) -> "PyBDSFSettings":
-        """Settings with the beam and pixel scale of an image set's ``attrs`` where known."""
+        """Settings with the beam, pixel scale and frequency of an image set's ``attrs`` where
+        known."""
         base = cls()
         beam = (attrs.get("beam_bmaj_arcsec", base.beam_arcsec[0]),
                 attrs.get("beam_bmin_arcsec", attrs.get("beam_bmaj_arcsec", base.beam_arcsec[1])),
                 attrs.get("beam_bpa_deg", base.beam_arcsec[2]))
         values = {"pixel_scale_arcsec": attrs.get("pixel_scale_arcsec", base.pixel_scale_arcsec),
-                  "beam_arcsec": tuple(float(b) for b in beam)}
+                  "beam_arcsec": tuple(float(b) for b in beam),
+                  "frequency_hz": float(attrs.get("frequency_hz", base.frequency_hz))}
         return cls(**{**values, **overrides})
 
     def bdsf_options(self) -> dict:
