@@ -12,6 +12,10 @@ from radiogen.config import ModelConfig, load_preset
 from radiogen.models import Denoiser, count_parameters
 
 
+#: Memory layouts of weights and activations, by name.
+LAYOUTS = {"contiguous": torch.contiguous_format, "channels_last": torch.channels_last}
+
+
 def model_config(preset: str) -> ModelConfig:
     return load_preset(preset).model
 

@@ -17,12 +17,9 @@ import itertools
 
 import torch
 
-from _bench import autocast, build, describe, flops_per_image, machine, print_table, timed
+from _bench import LAYOUTS, autocast, build, describe, flops_per_image, machine, print_table, timed
 from radiogen.diffusion import (SAMPLERS, GuidedDenoiser, evaluations, karras_sigmas,
                                 steps_for_evaluations)
-
-
-LAYOUTS = {"contiguous": torch.contiguous_format, "channels_last": torch.channels_last}
 
 
 def networks(args):

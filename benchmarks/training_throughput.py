@@ -1,17 +1,18 @@
 """Training throughput: images per second of full training steps (Eq. 22 loss, backward, Adam,
-EMA excluded) for presets × batch sizes × precisions, printed side by side.
+EMA excluded) for presets × batch sizes × memory layouts × precisions, printed side by side.
 
     python benchmarks/training_throughput.py --presets first-cpu first-paper --batch-sizes 32 64 \
-        --precisions fp32 bf16
+        --precisions fp32 bf16 --layouts contiguous channels_last
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 
 import torch
 
-from _bench import autocast, build, describe, flops_per_image, machine, print_table, timed
+from _bench import LAYOUTS, autocast, build, describe, flops_per_image, machine, print_table, timed
 from radiogen.diffusion.loss import EDMLoss
 
 
@@ -20,6 +21,8 @@ def main() -> None:
     p.add_argument("--presets", nargs="+", default=["first-cpu"])
     p.add_argument("--batch-sizes", nargs="+", type=int, default=[64])
     p.add_argument("--precisions", nargs="+", default=["fp32", "bf16"])
+    p.add_argument("--layouts", nargs="+", default=["contiguous"], choices=list(LAYOUTS),
+                   help="memory layout of weights and activations")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--steps", type=int, default=5, help="timed steps per configuration")
     args = p.parse_args()
@@ -32,8 +35,10 @@ def main() -> None:
         opt = torch.optim.Adam(net.parameters(), lr=1e-5)
         loss_fn = EDMLoss()
         cfg = net.cfg
-        for batch in args.batch_sizes:
+        for batch, layout in itertools.product(args.batch_sizes, args.layouts):
+            net.to(memory_format=LAYOUTS[layout])
             x = torch.rand(batch, cfg.in_channels, cfg.image_size, cfg.image_size, device=args.device) * 2 - 1
+            x = x.contiguous(memory_format=LAYOUTS[layout])
             ctx = torch.nn.functional.one_hot(torch.arange(batch) % max(cfg.context_dim, 1),
                                               max(cfg.context_dim, 1)).float().to(args.device)
             ctx = ctx if cfg.context_dim else None
@@ -47,7 +52,7 @@ def main() -> None:
                     opt.step()
                 rates[precision] = batch / timed(step, args.device, args.steps)
             row = {"preset": preset, "model": describe(net), "GFLOP/img-eval": f"{gflop:.2f}",
-                   "batch": batch}
+                   "batch": batch, "layout": layout}
             for precision in args.precisions:
                 row[f"{precision} img/s"] = f"{rates[precision]:.1f}"
             if len(args.precisions) > 1:
