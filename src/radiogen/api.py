@@ -100,7 +100,7 @@ def load_model(name_or_path: str = DEFAULT_MODEL, device: str | torch.device = "
     denoiser.load_state_dict(state)
     denoiser.eval().requires_grad_(False).to(device)
     if torch.device(device).type == "cpu":
-        # NHWC lets oneDNN skip a reorder around every convolution: ~1.2-1.4x faster sampling
+        # NHWC lets oneDNN skip a reorder around every convolution: 1.3-1.4x faster sampling
         # on the CPU (benchmarks/sampling_throughput.py --layouts)
         denoiser.to(memory_format=torch.channels_last)
     return Model(denoiser, cfg, meta, str(name_or_path), path)
