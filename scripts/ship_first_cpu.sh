@@ -16,7 +16,7 @@ else
     echo "no run folder $run: evaluating the bundled first-class weights as they are"
 fi
 # 500 images per class at ω = 0.75
-radiogen sample --model first-class --class FRI FRII Compact Bent -n 500 --precision bf16 --batch-size 100 $opts \
+radiogen sample --model first-class --class FRI FRII Compact Bent -n 500 --precision bf16 $opts \
     --out "$work/samples" --h5 --no-progress
 # Classifier accuracy, confusion, radio Fréchet distance and distributions against the
 # held-out, class-balanced FIRST test split

@@ -12,7 +12,7 @@ export OMP_NUM_THREADS=1
 steps=${STEPS:-800}
 init=${INIT:-first-class}
 score() {  # score MODEL_OPTION OUT.json
-    radiogen classifier sweep $1 -w 0.75 2 -n 50 --precision bf16 --batch-size 100 \
+    radiogen classifier sweep $1 -w 0.75 2 -n 50 --precision bf16 \
         --reference first:test --device cpu --out "$2" --no-progress
 }
 if [ "${1:-}" = "--score-bundled" ]; then

@@ -15,7 +15,7 @@ steps=${STEPS:-700}
 init=${INIT:-first-flux}
 store=runs/mirabest-flux.h5
 score() {  # score MODEL_OPTION OUT_DIR
-    radiogen sample $1 -n 300 --seed 0 --precision bf16 --batch-size 100 --device cpu \
+    radiogen sample $1 -n 300 --seed 0 --precision bf16 --device cpu \
         --out "$2/samples" --h5 --no-progress
     radiogen evaluate --real "$store" --generated "$2/samples/samples.h5" --pybdsf-limit 150 \
         --workers 1 --no-memorisation --device cpu \

@@ -58,6 +58,9 @@ def test_sampling_is_seeded_and_batch_independent(tiny_run):
     c = api.sample(model, 5, class_label="Compact", steps=3, seed=4, batch_size=5, progress=False)
     assert np.array_equal(a, b)
     assert not np.array_equal(a, c)
+    assert (api.default_batch_size("cpu"), api.default_batch_size("cuda")) == (8, 64)
+    assert np.array_equal(a, api.sample(model, 5, class_label="Compact", steps=3, seed=3,
+                                        progress=False))     # the default: one batch of 5 on a CPU
     with pytest.raises(ValueError, match="unknown class 'FRIII'"):
         api.sample(model, 1, class_label="FRIII", progress=False)
 

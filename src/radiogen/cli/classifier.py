@@ -69,7 +69,9 @@ def _register_sweep(sub) -> None:
     p.add_argument("--sampler", help="ODE solver (default: radiogen sample's)")
     p.add_argument("--precision", default="fp32", choices=["auto", "fp32", "bf16", "fp16"],
                    help="network precision of the diffusion model")
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="images per network batch of the diffusion model (default: radiogen "
+                        "sample's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="JSON file for the table")
     p.add_argument("--device", default="auto")

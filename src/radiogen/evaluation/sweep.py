@@ -23,7 +23,7 @@ PAPER_GUIDANCE = (0.1, 0.2, 0.5, 0.75)
 
 
 def guidance_sweep(model, classifier, guidances=PAPER_GUIDANCE, n_per_class: int = 2000,
-                   steps: int | None = None, seed: int = 0, batch_size: int = 64,
+                   steps: int | None = None, seed: int = 0, batch_size: int | None = None,
                    device: str = "auto", progress: bool = True,
                    sample_options: dict | None = None,
                    reference: np.ndarray | None = None) -> list[dict]:
