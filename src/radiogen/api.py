@@ -26,7 +26,7 @@ from radiogen.training.loop import resolve_precision
 __all__ = ["Model", "NoModelError", "bundled_models", "load_model", "sample", "train",
            "class_index", "export_model", "flux_context", "peak_flux_of", "draw_flux_context",
            "default_batch_size", "DEFAULT_MODEL", "DEFAULT_GUIDANCE", "DEFAULT_SAMPLER",
-           "DEFAULT_STEPS", "DEFAULT_BATCH_SIZE"]
+           "DEFAULT_STEPS", "CPU_BATCH_SIZE", "GPU_BATCH_SIZE"]
 
 DEFAULT_MODEL = "first-class"
 #: Guidance strength ω by kind of context: the paper's choices (Sections 6.1 and 6.3).
@@ -38,11 +38,11 @@ DEFAULT_STEPS = 15
 #: Images per network batch when none is given: small batches keep a CPU's caches warm (on a
 #: 2-core CPU, 8 images run ~1.8x faster per image than 64: benchmarks/sampling_throughput.py
 #: --batch-sizes); a GPU wants large ones.
-DEFAULT_BATCH_SIZE = {"cpu": 8, "cuda": 64}
+CPU_BATCH_SIZE, GPU_BATCH_SIZE = 8, 64
 
 
 def default_batch_size(device) -> int:
-    return DEFAULT_BATCH_SIZE.get(torch.device(device).type, 64)
+    return CPU_BATCH_SIZE if torch.device(device).type == "cpu" else GPU_BATCH_SIZE
 
 
 class NoModelError(FileNotFoundError):
@@ -172,9 +172,9 @@ def draw_flux_context(model: Model, n: int, seed: int = 0) -> np.ndarray:
 
 def sample(model: Model, n: int, class_label=None, scaled_flux=None, guidance: float | None = None,
            steps: int | None = None, sampler: str | None = None, seed: int = 0,
-           batch_size: int | None = None, precision: str = "fp32", sigma_min: float = 0.002, sigma_max: float = 80.0,
-           rho: float = 7.0, guidance_interval: tuple[float, float] | None = None,
-           progress: bool = True) -> np.ndarray:
+           batch_size: int | None = None, precision: str = "fp32", sigma_min: float = 0.002,
+           sigma_max: float = 80.0, rho: float = 7.0,
+           guidance_interval: tuple[float, float] | None = None, progress: bool = True) -> np.ndarray:
     """Draw ``n`` images, float32 (n, H, W) in [0, 1] (clamped to [−1, 1], rescaled).
 
     Image k starts from the noise of seed ``seed + k``, so the result does not depend on
