@@ -18,7 +18,7 @@ import itertools
 import torch
 
 from _bench import LAYOUTS, autocast, build, describe, flops_per_image, machine, print_table, timed
-from radiogen.diffusion import (SAMPLERS, GuidedDenoiser, evaluations, karras_sigmas,
+from radiogen.diffusion import (ODE_SAMPLERS, SAMPLERS, GuidedDenoiser, evaluations, karras_sigmas,
                                 steps_for_evaluations)
 
 
@@ -35,7 +35,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--presets", nargs="*", default=[], help="presets, random weights")
     p.add_argument("--models", nargs="*", default=["first-class"], help="bundled models")
-    p.add_argument("--samplers", nargs="+", default=["heun", "dpmpp-2m"], choices=list(SAMPLERS))
+    p.add_argument("--samplers", nargs="+", default=["heun", "dpmpp-2m"], choices=list(ODE_SAMPLERS))
     p.add_argument("--evals", nargs="+", type=int, default=[49, 10],
                    help="network evaluations per image (per guidance half)")
     p.add_argument("--batch-sizes", nargs="+", type=int, default=[16])

@@ -37,6 +37,7 @@ def test_train_then_sample_class_model(tiny_run, tmp_path, capsys):
     assert cube.shape == (6, 80, 80) and cube.min() >= 0 and cube.max() <= 1
     assert header["STEPS"] == 4 and header["SAMPLER"] == api.DEFAULT_SAMPLER and header["SEED"] == 7
     assert header["OMEGA"] == 0.75                                 # the paper's ω for FIRST
+    assert (header["OMEGASLO"], header["OMEGASHI"]) == api.DEFAULT_GUIDANCE_INTERVAL["class"]
     assert labels == ["FRII"] * 3 + ["Bent"] * 3
     assert (out / "samples.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert np.array_equal(np.load(out / "samples.npy"), cube)
@@ -52,6 +53,7 @@ def test_train_then_sample_class_model(tiny_run, tmp_path, capsys):
 
 
 def test_sampling_is_seeded_and_batch_independent(tiny_run):
+    torch.set_num_threads(1)     # bit for bit across batch sizes on one thread (see below)
     model = api.load_model(str(tiny_run))
     a = api.sample(model, 5, class_label="Compact", steps=3, seed=3, batch_size=5, progress=False)
     b = api.sample(model, 5, class_label="Compact", steps=3, seed=3, batch_size=2, progress=False)
@@ -101,9 +103,25 @@ def test_every_sampler_is_seeded_and_batch_independent(tiny_run, sampler):
         torch.set_num_threads(threads)
 
 
+def test_default_guidance_interval_and_every_sigma(tiny_run, tmp_path):
+    model = api.load_model(str(tiny_run))
+    kw = dict(class_label="Bent", steps=5, seed=2, progress=False)
+    default = api.sample(model, 2, **kw)
+    assert np.array_equal(default, api.sample(model, 2, guidance_interval=(0.28, 5.42), **kw))
+    everywhere = api.sample(model, 2, guidance_interval=api.EVERY_SIGMA, **kw)
+    assert not np.array_equal(default, everywhere)
+    out = tmp_path / "every"
+    assert main(["sample", "--checkpoint", str(tiny_run), "--class", "Bent", "-n", "2", "--steps",
+                 "5", "--seed", "2", "--guidance-interval", "0", "inf", "--npy", "--out", str(out),
+                 "--no-progress"]) == 0
+    assert np.array_equal(np.load(out / "samples.npy"), everywhere)
+    assert "OMEGASLO" not in fits.getheader(out / "samples.fits")
+
+
 def test_sample_command_sampler_options(tiny_run, tmp_path, capsys):
     from radiogen.cli import sample as sample_cli
     assert (sample_cli.DEFAULT_SAMPLER, sample_cli.DEFAULT_STEPS) == (api.DEFAULT_SAMPLER, api.DEFAULT_STEPS)
+    assert sample_cli.DEFAULT_GUIDANCE_INTERVAL == api.DEFAULT_GUIDANCE_INTERVAL
     out = tmp_path / "s"
     assert main(["sample", "--checkpoint", str(tiny_run), "--class", "FRI", "-n", "2", "--steps", "3",
                  "--sampler", "dpmpp-2m", "--guidance-interval", "0.2", "5", "--out", str(out),
@@ -111,7 +129,7 @@ def test_sample_command_sampler_options(tiny_run, tmp_path, capsys):
     header = fits.getheader(out / "samples.fits")
     assert header["SAMPLER"] == "dpmpp-2m" and header["STEPS"] == 3
     assert (header["OMEGASLO"], header["OMEGASHI"]) == (0.2, 5.0)
-    for bad, message in ((["--sampler", "rk4"], "unknown --sampler 'rk4'"),
+    for bad, message in ((["--sampler", "rk4"], "--sampler: unknown sampler 'rk4'"),
                          (["--steps", "1"], "--steps must be at least 2"),
                          (["--guidance-interval", "5", "1"], "SIGMA_LO ≤ SIGMA_HI")):
         assert main(["sample", "--checkpoint", str(tiny_run), "--class", "FRI", "--out", str(out),

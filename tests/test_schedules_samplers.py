@@ -3,8 +3,8 @@ import math
 import pytest
 import torch
 
-from radiogen.diffusion import (SAMPLERS, GuidedDenoiser, evaluations, karras_sigmas, per_image_noise,
-                                sample_euler, sample_heun, steps_for_evaluations)
+from radiogen.diffusion import (ODE_SAMPLERS, GuidedDenoiser, evaluations, karras_sigmas,
+                                per_image_noise, sample_euler, sample_heun, steps_for_evaluations)
 
 
 def test_karras_sigmas_follow_eq_25():
@@ -69,13 +69,13 @@ def ode_gain(sampler, n_evals, s, sigma_max=80.0):
     x_N = a_N·x_0, against the exact a = s/√(s² + σ_max²)."""
     D = GaussianDenoiser(0.0, s)
     steps = steps_for_evaluations(sampler, n_evals)
-    a_N = SAMPLERS[sampler](D, torch.ones(1, dtype=torch.float64), karras_sigmas(steps).double())
+    a_N = ODE_SAMPLERS[sampler](D, torch.ones(1, dtype=torch.float64), karras_sigmas(steps).double())
     assert D.calls == evaluations(sampler, steps) <= n_evals
     return a_N.item() / (s / math.sqrt(s ** 2 + sigma_max ** 2)) - 1
 
 
 @pytest.mark.parametrize("s", [0.5, 0.1])
-@pytest.mark.parametrize("sampler", list(SAMPLERS))
+@pytest.mark.parametrize("sampler", list(ODE_SAMPLERS))
 def test_every_sampler_converges_to_the_gaussian_spread(sampler, s):
     errors = [abs(ode_gain(sampler, n, s)) for n in (10, 20, 49, 199)]
     assert errors[-1] < 0.02                            # all agree with the truth at many steps
@@ -84,7 +84,7 @@ def test_every_sampler_converges_to_the_gaussian_spread(sampler, s):
 
 @pytest.mark.parametrize("s", [0.5, 0.1])
 def test_multistep_solvers_beat_euler_and_heun_at_ten_evaluations(s):
-    error = {name: abs(ode_gain(name, 10, s)) for name in SAMPLERS}
+    error = {name: abs(ode_gain(name, 10, s)) for name in ODE_SAMPLERS}
     assert error["dpmpp-2m"] < error["euler"] and error["ipndm"] < error["euler"]
     assert error["dpmpp-2m"] < error["heun"]
 
@@ -93,7 +93,7 @@ def test_all_samplers_agree_with_heun_at_many_steps():
     x0 = per_image_noise(range(32), (1, 4, 4)).double() * 80.0
     D = GaussianDenoiser(0.3, 0.5)
     reference = sample_heun(D, x0, karras_sigmas(200).double())
-    for name, solver in SAMPLERS.items():
+    for name, solver in ODE_SAMPLERS.items():
         out = solver(GaussianDenoiser(0.3, 0.5), x0, karras_sigmas(1000).double())
         torch.testing.assert_close(out, reference, atol=0.01, rtol=0, msg=name)
 
@@ -125,7 +125,7 @@ def test_guidance_combination_and_batching():
     ctx = torch.eye(4)[[0, 2, 3]]
     net = MaskedDenoiser()
     cond = GuidedDenoiser(net, ctx, 0.0)(x, 1.0)
-    assert net.batches == [3]                               # ω = 0: conditional half only
+    assert net.batches == [4]        # ω = 0: conditional half only, padded to an even count
     torch.testing.assert_close(cond, 0.5 * x + torch.tensor([1.0, 3, 4])[:, None, None, None])
     omega = 0.75
     guided = GuidedDenoiser(net, ctx, omega)(x, 1.0)

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -18,23 +19,34 @@ from tqdm.auto import tqdm
 
 from radiogen.config import Config, ModelConfig
 from radiogen.data.transforms import from_model_range
-from radiogen.diffusion import SAMPLERS, GuidedDenoiser, karras_sigmas, per_image_noise
+from radiogen.diffusion import (ODE_SAMPLERS, SAMPLERS, GuidedDenoiser, consistency_sigmas,
+                                karras_sigmas, per_image_noise, per_image_step_noise)
 from radiogen.models import Denoiser
+from radiogen.precision import resolve_precision
 from radiogen.training.checkpoint import read_model_file, resolve_model_path
-from radiogen.training.loop import resolve_precision
 
 __all__ = ["Model", "NoModelError", "bundled_models", "load_model", "sample", "train",
            "class_index", "export_model", "flux_context", "peak_flux_of", "draw_flux_context",
            "default_batch_size", "DEFAULT_MODEL", "DEFAULT_GUIDANCE", "DEFAULT_SAMPLER",
-           "DEFAULT_STEPS", "CPU_BATCH_SIZE", "GPU_BATCH_SIZE"]
+           "DEFAULT_STEPS", "DEFAULT_GUIDANCE_INTERVAL", "EVERY_SIGMA", "CPU_BATCH_SIZE", "GPU_BATCH_SIZE", "sampling_defaults",
+           "check_sampler", "CONSISTENCY_STEPS", "CONSISTENCY_SIGMA_MIN"]
 
 DEFAULT_MODEL = "first-class"
 #: Guidance strength ω by kind of context: the paper's choices (Sections 6.1 and 6.3).
 DEFAULT_GUIDANCE = {"class": 0.75, "flux": 0.1}
-#: Default ODE solver and noise levels N (chosen by benchmarks/sampler_quality.py; the paper
-#: uses Heun with N = 25, 49 evaluations).
+#: Default ODE solver and noise levels N by kind, chosen by benchmarks/sampler_quality.py (the
+#: paper uses Heun with N = 25, 49 evaluations), and the σ interval where class models are
+#: guided (Kynkäänniemi et al. 2024; EDM2's interval), the conditional model alone elsewhere:
+#: 13 network passes per image instead of 30, as good as Heun-49 (README, "Quality against cost").
 DEFAULT_SAMPLER = "dpmpp-2m"
-DEFAULT_STEPS = 15
+DEFAULT_STEPS = {"class": 10, "flux": 15}
+DEFAULT_GUIDANCE_INTERVAL = {"class": (0.28, 5.42)}
+#: The guidance interval that guides at every noise level (as the paper does).
+EVERY_SIGMA = (0.0, math.inf)
+#: Consistency-tuned models (radiogen.diffusion.consistency) sample with the consistency
+#: sampler: evaluations N and the last re-noising level σ_min (chosen by
+#: benchmarks/sampler_quality.py --consistency).
+CONSISTENCY_STEPS, CONSISTENCY_SIGMA_MIN = 2, 0.8
 #: Images per network batch when none is given: small batches keep a CPU's caches warm (on a
 #: 2-core CPU, 8 images run ~1.8x faster per image than 64: benchmarks/sampling_throughput.py
 #: --batch-sizes); a GPU wants large ones.
@@ -71,6 +83,46 @@ class Model:
     @property
     def device(self) -> torch.device:
         return next(self.denoiser.parameters()).device
+
+    @property
+    def is_consistency(self) -> bool:
+        """Whether the model was consistency-tuned (it then samples with the consistency
+        sampler only)."""
+        return self.meta.get("training", {}).get("objective") == "consistency"
+
+    @property
+    def distilled_guidance(self) -> float:
+        """The guidance strength ω of the teacher distilled into a consistency model (0 if none):
+        its images are guided already, with one network pass per step."""
+        training = self.meta.get("training", {})
+        if not self.is_consistency or not training.get("consistency_teacher"):
+            return 0.0
+        return float(training.get("consistency_guidance", 0.0))
+
+
+def sampling_defaults(model: Model) -> dict:
+    """Sampler, N, ω, guidance interval and σ_min that :func:`sample` uses for ``model`` when
+    none are given."""
+    if model.is_consistency:
+        omega = 0.0 if model.distilled_guidance else DEFAULT_GUIDANCE.get(model.kind, 0.0)
+        return {"sampler": "consistency", "steps": CONSISTENCY_STEPS, "guidance": omega,
+                "guidance_interval": EVERY_SIGMA, "sigma_min": CONSISTENCY_SIGMA_MIN}
+    return {"sampler": DEFAULT_SAMPLER, "steps": DEFAULT_STEPS.get(model.kind, 15),
+            "guidance": DEFAULT_GUIDANCE.get(model.kind, 0.0),
+            "guidance_interval": DEFAULT_GUIDANCE_INTERVAL.get(model.kind, EVERY_SIGMA),
+            "sigma_min": 0.002}
+
+
+def check_sampler(model: Model, sampler: str) -> None:
+    """A clear error for an unknown sampler or one that does not fit the model."""
+    if sampler not in SAMPLERS:
+        raise ValueError(f"unknown sampler {sampler!r}; choose from {', '.join(SAMPLERS)}")
+    if model.is_consistency != (sampler == "consistency"):
+        raise ValueError(
+            f"model {model.name!r} is consistency-tuned: sample it with the consistency sampler"
+            if model.is_consistency else
+            f"the consistency sampler needs a consistency-tuned model; {model.name!r} is a "
+            f"diffusion model (samplers: {', '.join(ODE_SAMPLERS)})")
 
 
 def bundled_models() -> dict[str, Path]:
@@ -172,7 +224,7 @@ def draw_flux_context(model: Model, n: int, seed: int = 0) -> np.ndarray:
 
 def sample(model: Model, n: int, class_label=None, scaled_flux=None, guidance: float | None = None,
            steps: int | None = None, sampler: str | None = None, seed: int = 0,
-           batch_size: int | None = None, precision: str = "fp32", sigma_min: float = 0.002,
+           batch_size: int | None = None, precision: str = "fp32", sigma_min: float | None = None,
            sigma_max: float = 80.0, rho: float = 7.0,
            guidance_interval: tuple[float, float] | None = None, progress: bool = True) -> np.ndarray:
     """Draw ``n`` images, float32 (n, H, W) in [0, 1] (clamped to [−1, 1], rescaled).
@@ -181,34 +233,45 @@ def sample(model: Model, n: int, class_label=None, scaled_flux=None, guidance: f
     ``batch_size`` (bit for bit on one CPU thread; with several threads, the CPU kernels split
     the work by batch size and the last bit of a pixel may differ). ``class_label`` (name or index, one or n) or ``scaled_flux`` (one or n Box-Cox
     standardised values) sets the context; ``guidance`` is ω (the paper's value by default),
-    applied only for σ_lo < σ ≤ σ_hi when ``guidance_interval`` = (σ_lo, σ_hi) is given.
-    Noise levels: Eq. (25) with ``steps`` = N; Heun uses 2N − 1 evaluations per image, the
-    other samplers N (:func:`radiogen.diffusion.evaluations`). ``sampler``, ``steps`` and
-    ``batch_size`` default to :data:`DEFAULT_SAMPLER`, :data:`DEFAULT_STEPS` and
-    :func:`default_batch_size` (8 on a CPU, 64 on a GPU).
+    applied only for σ_lo < σ ≤ σ_hi, ``guidance_interval`` = (σ_lo, σ_hi) (:data:`EVERY_SIGMA`
+    guides everywhere, as the paper does). Noise levels: Eq. (25) with ``steps`` = N; Heun
+    uses 2N − 1 evaluations per image, the other samplers N
+    (:func:`radiogen.diffusion.evaluations`). ``sampler``, ``steps``, ω, the interval and σ_min
+    default to :func:`sampling_defaults` (class models: DPM-Solver++(2M), N = 10, guided for
+    0.28 < σ ≤ 5.42; flux models: N = 15, guided everywhere; a consistency-tuned model: the
+    consistency sampler, N = 2), ``batch_size`` to :func:`default_batch_size` (8 on a CPU, 64
+    on a GPU).
     """
-    sampler = DEFAULT_SAMPLER if sampler is None else sampler
-    steps = DEFAULT_STEPS if steps is None else steps
-    if sampler not in SAMPLERS:
-        raise ValueError(f"unknown sampler {sampler!r}; choose from {sorted(SAMPLERS)}")
-    omega = DEFAULT_GUIDANCE.get(model.kind, 0.0) if guidance is None else float(guidance)
+    defaults = sampling_defaults(model)
+    sampler = defaults["sampler"] if sampler is None else sampler
+    steps = defaults["steps"] if steps is None else steps
+    sigma_min = defaults["sigma_min"] if sigma_min is None else sigma_min
+    omega = defaults["guidance"] if guidance is None else float(guidance)
+    if guidance_interval is None:
+        guidance_interval = defaults["guidance_interval"]
+    check_sampler(model, sampler)
     device = model.device
     batch_size = default_batch_size(device) if batch_size is None else batch_size
     torch.set_flush_denormal(True)  # softmax tails underflow to subnormals, 10-50x slower on CPUs
     amp_dtype = resolve_precision(precision, device)
-    sigmas = karras_sigmas(steps, sigma_min, sigma_max, rho).to(device)
+    schedule = consistency_sigmas if sampler == "consistency" else karras_sigmas
+    sigmas = schedule(steps, sigma_min, sigma_max, rho).to(device)
     context = _context(model, n, class_label, scaled_flux)
     shape = (model.config.in_channels, model.config.image_size, model.config.image_size)
     out = np.empty((n, *shape[1:]), dtype=np.float32)
     with tqdm(total=n, desc="sampling", unit="img", disable=not progress) as bar, torch.inference_mode():
         for start in range(0, n, batch_size):
             stop = min(start + batch_size, n)
-            x = per_image_noise(range(seed + start, seed + stop), shape, device) * sigmas[0]  # x_0 ~ N(0, σ_0² I)
+            seeds = range(seed + start, seed + stop)
+            x = per_image_noise(seeds, shape, device) * sigmas[0]  # x_0 ~ N(0, σ_0² I)
             ctx = context[start:stop].to(device) if context is not None else None
             D = GuidedDenoiser(model.denoiser, ctx, omega, guidance_interval)
+            extra = {}
+            if sampler == "consistency":          # re-noising, seeded per image and step
+                extra["noise"] = lambda i, seeds=seeds: per_image_step_noise(seeds, i, shape, device)
             amp = torch.autocast(device.type, dtype=amp_dtype) if amp_dtype else contextlib.nullcontext()
             with amp:
-                x = SAMPLERS[sampler](D, x, sigmas)
+                x = SAMPLERS[sampler](D, x, sigmas, **extra)
             out[start:stop] = from_model_range(x.float()).cpu().numpy()[:, 0]
             bar.update(stop - start)
     return out
@@ -242,4 +305,7 @@ def train(config: Config | str, run_dir, resume: bool = False, overrides: list[s
                 f"({', '.join(sorted(bundled_models())) or 'none installed'}) nor an existing "
                 "model file, checkpoint or run folder") from None
         cfg = cfg.override([f"training.init_from={path}"])
+    if cfg.training.consistency_teacher:
+        teacher = model_path(cfg.training.consistency_teacher)
+        cfg = cfg.override([f"training.consistency_teacher={teacher}"])
     return _train(cfg, run_dir, resume=resume, device=device, progress=progress, max_steps=max_steps)

@@ -89,6 +89,18 @@ class TrainingConfig:
     threads: int = 0                            # CPU threads (0: torch's default)
     init_from: str = ""                         # start from these weights (model file, run folder
                                                 # or bundled model name), e.g. to fine-tune
+    objective: str = "edm"                      # "edm" (Eq. 22) or "consistency" (consistency
+                                                # tuning, radiogen.diffusion.consistency)
+    consistency_teacher: str = ""               # teacher weights for consistency distillation;
+                                                # "" for teacher-free tuning (ECT)
+    consistency_guidance: float = 0.0           # the teacher's guidance strength ω
+    consistency_stages: int = 4                 # stages over the run; t − r halves at each
+
+    def __post_init__(self):
+        if self.objective not in ("edm", "consistency"):
+            raise ValueError(f"training.objective must be edm or consistency, not {self.objective!r}")
+        if self.consistency_stages < 1:
+            raise ValueError("training.consistency_stages must be at least 1")
 
 
 @dataclass

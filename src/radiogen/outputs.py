@@ -17,20 +17,23 @@ __all__ = ["provenance_cards", "write_fits_cube", "write_fits_images", "write_pn
 
 def provenance_cards(model_name: str, kind: str, sampler: str, steps: int, guidance: float,
                      seed: int, pixel_scale_arcsec: float | None = None,
-                     beam_arcsec=None, guidance_interval=None) -> list[tuple]:
-    """FITS cards recording the model, conditioning, sampler, ω (and its σ interval), steps
-    and seed."""
+                     beam_arcsec=None, guidance_interval=None,
+                     distilled_guidance: float = 0.0) -> list[tuple]:
+    """FITS cards recording the model, conditioning, sampler, ω (and its σ interval, or the ω
+    distilled into a consistency model), steps and seed."""
     cards = [("ORIGIN", "radiogen", "diffusion-model simulation"),
              ("RGVERS", __version__, "radiogen version"),
              ("RGMODEL", str(model_name)[-40:], "model"),
              ("RGKIND", kind, "context: class label or scaled peak flux"),
-             ("SAMPLER", sampler, "ODE solver (Heun = paper Algorithm 1)"),
+             ("SAMPLER", sampler, "solver (Heun = paper Algorithm 1)"),
              ("STEPS", int(steps), "number of noise levels N (Eq. 25)"),
              ("OMEGA", float(guidance), "classifier-free guidance strength"),
              ("SEED", int(seed), "noise seed of image 0 (image k: SEED+k)")]
-    if guidance_interval is not None:
+    if guidance_interval is not None and tuple(guidance_interval) != (0, float("inf")):
         cards += [("OMEGASLO", float(guidance_interval[0]), "guidance only for SLO < sigma <= SHI"),
                   ("OMEGASHI", float(guidance_interval[1]), "upper end of the guidance interval")]
+    if distilled_guidance:
+        cards.append(("OMEGADST", float(distilled_guidance), "guidance distilled into the model"))
     if pixel_scale_arcsec:
         cards.append(("PIXSCALE", float(pixel_scale_arcsec), "[arcsec] pixel scale of training data"))
     if beam_arcsec is not None and beam_arcsec[0]:

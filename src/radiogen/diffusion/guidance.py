@@ -32,25 +32,27 @@ class GuidedDenoiser:
         self.n_evals = 0
         self.n_network_evals = 0
 
-    def guides_at(self, sigma: float) -> bool:
-        """Whether a call at noise level σ combines both halves."""
+    def guides_at(self, sigma) -> bool:
+        """Whether a call at noise level σ (one for the batch; per image only without an
+        interval) combines both halves."""
         if self.context is None or self.omega == 0:
             return False
-        return self.interval is None or self.interval[0] < sigma <= self.interval[1]
+        return self.interval is None or self.interval[0] < float(sigma) <= self.interval[1]
 
     def __call__(self, x: torch.Tensor, sigma) -> torch.Tensor:
         n = x.shape[0]
-        guided = self.guides_at(float(sigma))
+        guided = self.guides_at(sigma)
         self.n_evals += 1
         self.n_network_evals += 2 if guided else 1
         sigma = torch.as_tensor(sigma, dtype=torch.float32, device=x.device).reshape(-1).expand(n)
         ones = torch.ones(n, device=x.device)
         if not guided:
             mask = ones if self.context is not None else None
-            if n == 1:
-                # A one-row matrix product takes another CPU kernel (gemv), which rounds the last
-                # bit differently; two identical rows keep image k independent of the batch size.
-                return self.denoiser(*_twice(x, sigma, self.context, mask))[:1]
+            if n % 2:
+                # An odd row count takes other CPU kernels in the matrix products (a gemv for one
+                # row, a remainder block for more), which round the last bit differently; padding
+                # to an even count keeps image k independent of the batch size.
+                return self.denoiser(*_pad_to_even(x, sigma, self.context, mask))[:n]
             return self.denoiser(x, sigma, self.context, mask)
         D = self.denoiser(torch.cat([x, x]), torch.cat([sigma, sigma]),
                           torch.cat([self.context, self.context]),
@@ -59,5 +61,5 @@ class GuidedDenoiser:
         return (1 + self.omega) * D_cond - self.omega * D_uncond
 
 
-def _twice(*tensors):
-    return [None if t is None else torch.cat([t, t]) for t in tensors]
+def _pad_to_even(*tensors):
+    return [None if t is None else torch.cat([t, t[-1:]]) for t in tensors]

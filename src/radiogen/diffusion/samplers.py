@@ -3,6 +3,7 @@ sampler is one function ``sample_x(denoiser, x, sigmas, callback=None)`` with
 ``denoiser(x, σ)`` and noise levels from :mod:`radiogen.diffusion.schedules`.
 
 Network evaluations per image for N + 1 noise levels (σ_N = 0): Heun 2N − 1, the others N.
+The consistency sampler, for consistency-tuned models, has the same signature.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ import math
 
 import torch
 
-__all__ = ["sample_heun", "sample_euler", "sample_dpmpp_2m", "sample_ipndm", "SAMPLERS",
-           "evaluations", "steps_for_evaluations"]
+__all__ = ["sample_heun", "sample_euler", "sample_dpmpp_2m", "sample_ipndm", "sample_consistency",
+           "SAMPLERS", "ODE_SAMPLERS", "evaluations", "steps_for_evaluations"]
 
 
 def _d(denoiser, x, sigma):
@@ -104,9 +105,31 @@ def sample_ipndm(denoiser, x, sigmas, callback=None, order: int = 4):
     return x
 
 
-#: Samplers by name, for the command line.
-SAMPLERS = {"heun": sample_heun, "euler": sample_euler, "dpmpp-2m": sample_dpmpp_2m,
-            "ipndm": sample_ipndm}
+@torch.no_grad()
+def sample_consistency(denoiser, x, sigmas, callback=None, noise=None):
+    """Multistep consistency sampling (Song et al. 2023, Algorithm 1), for a consistency-tuned
+    denoiser (:mod:`radiogen.diffusion.consistency`), which maps x_σ straight to an image:
+    x ← D(x; σ_0), then for i ≥ 1 re-noise to x + σ_i·z and map again. N evaluations for
+    N + 1 noise levels (σ_N = 0 is not evaluated).
+
+    ``noise(i)`` gives the fresh z of step i (per-image seeded by the caller); by default
+    ``torch.randn_like``.
+    """
+    n = len(sigmas) - 1
+    for i in range(n):
+        if i > 0:
+            x = x + sigmas[i] * (torch.randn_like(x) if noise is None else noise(i))
+        x = denoiser(x, sigmas[i])
+        if callback is not None:
+            callback(i, x)
+    return x
+
+
+#: Solvers of the probability-flow ODE, Eq. (24), by name.
+ODE_SAMPLERS = {"heun": sample_heun, "euler": sample_euler, "dpmpp-2m": sample_dpmpp_2m,
+                "ipndm": sample_ipndm}
+#: All samplers by name, for the command line; "consistency" needs a consistency-tuned model.
+SAMPLERS = {**ODE_SAMPLERS, "consistency": sample_consistency}
 
 
 def evaluations(sampler: str, steps: int) -> int:
@@ -116,11 +139,14 @@ def evaluations(sampler: str, steps: int) -> int:
 
 
 def steps_for_evaluations(sampler: str, n_evals: int) -> int:
-    """The N whose evaluation count is largest without exceeding ``n_evals`` (N ≥ 2)."""
+    """The N whose evaluation count is largest without exceeding ``n_evals`` (N ≥ 2; N ≥ 1 for
+    the consistency sampler)."""
     _check(sampler)
     steps = (n_evals + 1) // 2 if sampler == "heun" else n_evals
-    if steps < 2:
-        raise ValueError(f"{sampler} needs more than {n_evals} evaluations (at least 2 noise levels)")
+    minimum = 1 if sampler == "consistency" else 2
+    if steps < minimum:
+        raise ValueError(f"{sampler} needs more than {n_evals} evaluations "
+                         f"(at least {minimum} noise level{'s' if minimum > 1 else ''})")
     return steps
 
 

@@ -40,7 +40,7 @@ def guidance_sweep(model, classifier, guidances=PAPER_GUIDANCE, n_per_class: int
     n_per_class : int
         Images drawn per class and ω (2000 in the paper).
     steps : int, optional
-        Sampling steps; the API's default (25, Section 4.3) when None.
+        Noise levels N; the API's default for the model when None (radiogen.api.sampling_defaults).
     seed : int
         Class c draws its images from seeds ``seed + c·n_per_class`` onwards, at every ω.
     sample_options : dict, optional

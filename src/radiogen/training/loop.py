@@ -21,8 +21,10 @@ from tqdm.auto import tqdm
 from radiogen.atomic import atomic_path
 from radiogen.config import Config
 from radiogen.data.datasets import augment_dihedral, load_training_set, split_train_valid
+from radiogen.diffusion.consistency import ConsistencyLoss
 from radiogen.diffusion.loss import EDMLoss
 from radiogen.models import Denoiser, count_parameters
+from radiogen.precision import cpu_supports_bf16, resolve_precision
 from radiogen.training.checkpoint import (latest_checkpoint, load_training_state, read_model_file,
                                          resolve_model_path, save_checkpoint)
 from radiogen.training.distributed import cleanup_distributed, init_distributed
@@ -31,32 +33,6 @@ from radiogen.training.ema import EMA
 __all__ = ["train", "resolve_precision", "cpu_supports_bf16"]
 
 METRIC_FIELDS = ["step", "images", "loss", "val_loss", "val_loss_ema", "lr", "images_per_s", "elapsed_s"]
-
-
-def cpu_supports_bf16() -> bool:
-    """Whether this CPU has native bfloat16 arithmetic (AVX512-BF16 or AMX on x86)."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
-def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype for ``precision`` ("auto", "fp32", "bf16", "fp16"); None for fp32."""
-    if precision == "fp32":
-        return None
-    if precision == "bf16":
-        return torch.bfloat16
-    if precision == "fp16":
-        if device.type != "cuda":
-            raise ValueError("fp16 autocast needs a GPU; use bf16 or fp32 on the CPU")
-        return torch.float16
-    if precision != "auto":
-        raise ValueError(f"precision must be auto, fp32, bf16 or fp16, not {precision!r}")
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.bfloat16 if cpu_supports_bf16() else None
 
 
 def _step_generator(seed: int, step: int, rank: int) -> torch.Generator:
@@ -135,6 +111,26 @@ def _init_from(model, ema, model_cfg, source: str) -> None:
     ema.model.load_state_dict(state)
 
 
+def _loss_function(tc, model_cfg, device):
+    """Eq. (22), or the consistency loss with its teacher (frozen, in eval mode) if it has one."""
+    if tc.objective == "edm":
+        return EDMLoss(tc.p_mean, tc.p_std, model_cfg.sigma_data)
+    teacher = None
+    if tc.consistency_teacher and tc.consistency_guidance and tc.context_dropout:
+        raise ValueError("consistency distillation from a guided teacher teaches the guided image "
+                         "for every context: set training.context_dropout=0")
+    if tc.consistency_teacher:
+        state, teacher_cfg, _ = read_model_file(resolve_model_path(tc.consistency_teacher))
+        if teacher_cfg.context_dim != model_cfg.context_dim:
+            raise ValueError(f"{tc.consistency_teacher}: the teacher has a {teacher_cfg.context_dim}-d "
+                             f"context, the model {model_cfg.context_dim}")
+        teacher = Denoiser(teacher_cfg)
+        teacher.load_state_dict(state)
+        teacher.eval().requires_grad_(False).to(device)
+    return ConsistencyLoss(tc.p_mean, tc.p_std, model_cfg.sigma_data, teacher,
+                           tc.consistency_guidance)
+
+
 def _rank_fingerprints(model, dist_info) -> list[float]:
     """A checksum of the weights from every rank (all equal when DDP keeps them in step)."""
     fp = torch.stack([p.detach().double().sum() for p in model.parameters()]).sum().reshape(1)
@@ -177,7 +173,7 @@ def train(cfg: Config, run_dir, resume: bool = False, device: str = "auto",
     model = Denoiser(cfg.model).to(dev)
     ema = EMA(model, tc.ema_rate, tc.ema_warmup)
     optimizer = torch.optim.Adam(model.parameters(), lr=tc.lr)
-    loss_fn = EDMLoss(tc.p_mean, tc.p_std, cfg.model.sigma_data)
+    loss_fn = _loss_function(tc, cfg.model, dev)
     meta = {**data.meta, "preset": cfg.name, "training": json.loads(json.dumps(vars(tc)))}
 
     step = 0
@@ -232,6 +228,8 @@ def train(cfg: Config, run_dir, resume: bool = False, device: str = "auto",
         lr = tc.lr * min(1.0, (step + 1) / tc.lr_warmup) if tc.lr_warmup else tc.lr
         for group in optimizer.param_groups:
             group["lr"] = lr
+        if isinstance(loss_fn, ConsistencyLoss):
+            loss_fn.stage = tc.consistency_stages * step // tc.iterations
         with autocast():
             per_image = loss_fn(net, x, ctx, keep, sigma=sigma, noise=noise)
         loss = (per_image * weights[idx.to(dev)]).mean()
