@@ -81,6 +81,20 @@ def test_gradient_flows_through_the_student_only():
     assert net.weight.grad is not None and net.weight.grad.abs().sum() > 0
 
 
+def test_both_passes_share_their_dropout_masks():
+    drop, masks = torch.nn.Dropout(0.5), []
+
+    def student(x, sigma, context=None, context_mask=None):
+        masks.append(drop(torch.ones_like(x)))
+        return x
+
+    loss = ConsistencyLoss()
+    loss.stage = 5
+    loss(student, torch.randn(4, 1, 8, 8), sigma=torch.full((4,), 3.0))
+    assert len(masks) == 2 and torch.equal(masks[0], masks[1])
+    assert not torch.equal(masks[0], drop(torch.ones_like(masks[0])))   # the RNG moved on
+
+
 def test_guided_teacher_and_per_image_sigmas():
     """The teacher is guided with the batch's context; GuidedDenoiser takes one σ per image."""
     ctx = torch.eye(4)[[0, 1, 2]]

@@ -30,6 +30,7 @@ import math
 import torch
 
 from radiogen.diffusion.guidance import GuidedDenoiser
+from radiogen.diffusion.loss import EDMLoss
 
 __all__ = ["ConsistencyLoss", "r_of_t"]
 
@@ -40,44 +41,38 @@ def r_of_t(t: torch.Tensor, stage: int, q: float = 2.0, k: float = 8.0, b: float
     return (t * ratio).clamp(min=0)
 
 
-class ConsistencyLoss:
-    """Per-image consistency loss d(f_θ(x_t, t), f_θ⁻(x_r, r)) / (t − r), ln t ~ N(P_mean, P_std²).
+class ConsistencyLoss(EDMLoss):
+    """Per-image consistency loss d(f_θ(x_t, t), f_θ⁻(x_r, r)) / (t − r), ln t ~ N(P_mean, P_std²)
+    (drawn as :class:`radiogen.diffusion.loss.EDMLoss` draws σ).
 
     ``teacher`` (a preconditioned denoiser, or None for ECT) and its guidance strength
     ``teacher_guidance`` = ω define x_r; ``stage`` (set by the training loop) the gap t − r.
-    The call signature is :class:`radiogen.diffusion.loss.EDMLoss`'s, so that the training loop
-    and its validation loss take either.
+    The call signature is EDMLoss's, so that the training loop and its validation loss take
+    either.
     """
 
     def __init__(self, p_mean: float = -1.1, p_std: float = 2.0, sigma_data: float = 0.5,
                  teacher=None, teacher_guidance: float = 0.0):
-        self.p_mean, self.p_std, self.sigma_data = p_mean, p_std, sigma_data
+        super().__init__(p_mean, p_std, sigma_data)
         self.teacher, self.teacher_guidance = teacher, float(teacher_guidance)
         self.stage = 0
 
-    def sample_sigma(self, n: int, generator=None, device=None) -> torch.Tensor:
-        z = torch.randn(n, generator=generator, device=device)
-        return (self.p_mean + self.p_std * z).exp()   # ln t ~ N(P_mean, P_std²)
-
     def __call__(self, denoiser, x, context=None, context_mask=None, generator=None,
                  sigma=None, noise=None) -> torch.Tensor:
-        if sigma is None:
-            sigma = self.sample_sigma(x.shape[0], generator, x.device)
-        if noise is None:
-            noise = torch.randn(x.shape, generator=generator, device=x.device)
+        sigma, noise = self.draw(x, generator, sigma, noise)
         t = sigma.float()
         r = r_of_t(t, self.stage)
         t4, r4 = t[:, None, None, None], r[:, None, None, None]
         x_t = x + t4 * noise
-        rng = torch.get_rng_state()                   # the same dropout masks in both passes
-        f_t = denoiser(x_t, t, context, context_mask)
+        # the same dropout masks in both passes: the first runs on a copy of the RNG state
+        with torch.random.fork_rng(devices=[x.device] if x.is_cuda else []):
+            f_t = denoiser(x_t, t, context, context_mask)
         with torch.no_grad():
             if self.teacher is None:
                 x_r = x + r4 * noise
             else:
                 D = GuidedDenoiser(self.teacher, context, self.teacher_guidance)(x_t, t)
                 x_r = x_t + (r4 - t4) * (x_t - D) / t4          # Euler step of Eq. (24)
-            torch.set_rng_state(rng)
             target_net = getattr(denoiser, "module", denoiser)  # no DDP hooks for the target
             f_r = target_net(x_r, r.clamp(min=1e-8), context, context_mask)
             f_r = torch.where(r4 > 0, f_r.float(), x_r)          # f(x, 0) = x

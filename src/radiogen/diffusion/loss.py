@@ -24,12 +24,17 @@ class EDMLoss:
         z = torch.randn(n, generator=generator, device=device)
         return (self.p_mean + self.p_std * z).exp()   # ln σ ~ N(P_mean, P_std²)
 
-    def __call__(self, denoiser, x, context=None, context_mask=None, generator=None,
-                 sigma=None, noise=None) -> torch.Tensor:
+    def draw(self, x, generator=None, sigma=None, noise=None):
+        """Noise levels σ ~ p_train and unit noise n for the batch ``x``, where not given."""
         if sigma is None:
             sigma = self.sample_sigma(x.shape[0], generator, x.device)
         if noise is None:
             noise = torch.randn(x.shape, generator=generator, device=x.device)
+        return sigma, noise
+
+    def __call__(self, denoiser, x, context=None, context_mask=None, generator=None,
+                 sigma=None, noise=None) -> torch.Tensor:
+        sigma, noise = self.draw(x, generator, sigma, noise)
         s = sigma[:, None, None, None]
         D_x = denoiser(x + noise * s, sigma, context, context_mask)
         weight = c_out(s, self.sigma_data) ** -2                       # λ(σ) = c_out(σ)⁻²
