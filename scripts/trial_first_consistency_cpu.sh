@@ -5,7 +5,8 @@
 #        guidance still works at sampling time (two passes per step);
 #   cd:  consistency distillation from the shipped model guided at ω = 0.75 (one pass per step).
 # Resumable: re-run the same command. Then each run is scored by benchmarks/sampler_quality.py
-# against first-class with its default sampler (50 images per class, the same seeds; classifier
+# against first-class with DPM-Solver++(2M), 15 evaluations guided everywhere (the default when
+# the trials ran; 50 images per class, the same seeds; classifier
 # accuracy and radio Fréchet distance to the FIRST test split) at N = 1, 2, 4 evaluations and
 # three last noise levels σ_min (~10 min each on one thread).
 # Usage: scripts/trial_first_consistency_cpu.sh [OUT_DIR]
