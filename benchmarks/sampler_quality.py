@@ -38,8 +38,8 @@ import torch
 from _bench import machine, print_table
 from radiogen import api
 from radiogen.data.first import CLASSES
-from radiogen.diffusion import (SAMPLERS, GuidedDenoiser, consistency_sigmas, evaluations,
-                                karras_sigmas, steps_for_evaluations)
+from radiogen.diffusion import (SAMPLERS, GuidedDenoiser, evaluations, noise_levels,
+                                steps_for_evaluations)
 from radiogen.evaluation.classifier import bundled_classifier, encode, load_classifier, predict
 from radiogen.evaluation.frechet import frechet_distance_features
 from radiogen.evaluation.inputs import load_image_set
@@ -67,8 +67,7 @@ def draw(model, n_per_class, sampler, steps, args, interval=None, precision=None
 def network_evaluations(sampler, steps, guidance, interval=None) -> int:
     """Network passes per image: the sampler run on a 1-pixel dummy denoiser, counted."""
     D = GuidedDenoiser(lambda x, sigma, context, mask: x, torch.ones(1, 1), guidance, interval)
-    schedule = consistency_sigmas if sampler == "consistency" else karras_sigmas
-    SAMPLERS[sampler](D, torch.ones(1, 1, 1, 1), schedule(steps))
+    SAMPLERS[sampler](D, torch.ones(1, 1, 1, 1), noise_levels(sampler, steps))
     return D.n_network_evals
 
 

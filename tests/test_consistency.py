@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from radiogen.diffusion import (GuidedDenoiser, consistency_sigmas, evaluations, per_image_noise,
-                                per_image_step_noise, sample_consistency, steps_for_evaluations)
+from radiogen.diffusion import (GuidedDenoiser, consistency_sigmas, evaluations, karras_sigmas,
+                                noise_levels, per_image_noise, per_image_step_noise,
+                                sample_consistency, steps_for_evaluations)
 from radiogen.diffusion.consistency import ConsistencyLoss, r_of_t
 
 S = 0.5    # data x ~ N(0, S² I)
@@ -134,6 +135,9 @@ def test_consistency_sampler_draws_the_gaussian(steps):
     x0 = per_image_noise(range(4000), (1, 2, 2)).double() * 80.0
     sigmas = consistency_sigmas(steps, 0.5, 80.0).double()
     assert len(sigmas) == steps + 1 and sigmas[-1] == 0 and sigmas[0] == 80.0
+    assert torch.equal(noise_levels("consistency", steps, 0.5), sigmas)
+    if steps > 1:
+        assert torch.equal(noise_levels("euler", steps, 0.5), karras_sigmas(steps, 0.5))
     calls = []
 
     def f(x, sigma):

@@ -19,17 +19,18 @@ from tqdm.auto import tqdm
 
 from radiogen.config import Config, ModelConfig
 from radiogen.data.transforms import from_model_range
-from radiogen.diffusion import (ODE_SAMPLERS, SAMPLERS, GuidedDenoiser, consistency_sigmas,
-                                karras_sigmas, per_image_noise, per_image_step_noise)
+from radiogen.diffusion import (ODE_SAMPLERS, SAMPLERS, GuidedDenoiser, noise_levels,
+                                per_image_noise, per_image_step_noise)
 from radiogen.models import Denoiser
 from radiogen.precision import resolve_precision
-from radiogen.training.checkpoint import read_model_file, resolve_model_path
+from radiogen.training.checkpoint import load_denoiser, read_model_file, resolve_model_path
 
 __all__ = ["Model", "NoModelError", "bundled_models", "load_model", "sample", "train",
            "class_index", "export_model", "flux_context", "peak_flux_of", "draw_flux_context",
-           "default_batch_size", "DEFAULT_MODEL", "DEFAULT_GUIDANCE", "DEFAULT_SAMPLER",
-           "DEFAULT_STEPS", "DEFAULT_GUIDANCE_INTERVAL", "EVERY_SIGMA", "CPU_BATCH_SIZE", "GPU_BATCH_SIZE", "sampling_defaults",
-           "check_sampler", "CONSISTENCY_STEPS", "CONSISTENCY_SIGMA_MIN"]
+           "default_batch_size", "sampling_defaults", "check_sampler", "DEFAULT_MODEL",
+           "DEFAULT_GUIDANCE", "DEFAULT_SAMPLER", "DEFAULT_STEPS", "DEFAULT_GUIDANCE_INTERVAL",
+           "EVERY_SIGMA", "CONSISTENCY_STEPS", "CONSISTENCY_SIGMA_MIN", "CPU_BATCH_SIZE",
+           "GPU_BATCH_SIZE"]
 
 DEFAULT_MODEL = "first-class"
 #: Guidance strength ω by kind of context: the paper's choices (Sections 6.1 and 6.3).
@@ -156,10 +157,7 @@ def model_path(name_or_path: str) -> Path:
 def load_model(name_or_path: str = DEFAULT_MODEL, device: str | torch.device = "cpu") -> Model:
     """A bundled model by name, or a model file / checkpoint folder / run folder by path."""
     path = model_path(name_or_path)
-    state, cfg, meta = read_model_file(path)
-    denoiser = Denoiser(cfg)
-    denoiser.load_state_dict(state)
-    denoiser.eval().requires_grad_(False).to(device)
+    denoiser, cfg, meta = load_denoiser(path, device)
     if torch.device(device).type == "cpu":
         # NHWC lets oneDNN skip a reorder around every convolution: 1.3-1.4x faster sampling
         # on the CPU (benchmarks/sampling_throughput.py --layouts)
@@ -254,8 +252,7 @@ def sample(model: Model, n: int, class_label=None, scaled_flux=None, guidance: f
     batch_size = default_batch_size(device) if batch_size is None else batch_size
     torch.set_flush_denormal(True)  # softmax tails underflow to subnormals, 10-50x slower on CPUs
     amp_dtype = resolve_precision(precision, device)
-    schedule = consistency_sigmas if sampler == "consistency" else karras_sigmas
-    sigmas = schedule(steps, sigma_min, sigma_max, rho).to(device)
+    sigmas = noise_levels(sampler, steps, sigma_min, sigma_max, rho).to(device)
     context = _context(model, n, class_label, scaled_flux)
     shape = (model.config.in_channels, model.config.image_size, model.config.image_size)
     out = np.empty((n, *shape[1:]), dtype=np.float32)

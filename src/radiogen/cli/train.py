@@ -12,7 +12,9 @@ def register(subparsers) -> None:
         "train", help="train or resume a diffusion model",
         description="Train a denoiser (paper Section 4.2: Eq. 22 loss, Adam, EMA, mixed precision, "
                     "flips/rot90, 90/10 validation split). Writes checkpoints (safetensors), "
-                    "config.json, metrics.csv and TensorBoard logs into --out. For several GPUs "
+                    "config.json, metrics.csv and TensorBoard logs into --out. With --set "
+                    "training.objective=consistency it consistency-tunes a trained model instead "
+                    "(experimental; see the README). For several GPUs "
                     "or nodes run it under torchrun, e.g. `torchrun --nproc-per-node 2 -m radiogen "
                     "train ...`.")
     p.add_argument("--preset", default=None,

@@ -12,8 +12,10 @@ import math
 
 import torch
 
+from radiogen.diffusion.schedules import consistency_sigmas, karras_sigmas
+
 __all__ = ["sample_heun", "sample_euler", "sample_dpmpp_2m", "sample_ipndm", "sample_consistency",
-           "SAMPLERS", "ODE_SAMPLERS", "evaluations", "steps_for_evaluations"]
+           "SAMPLERS", "ODE_SAMPLERS", "evaluations", "steps_for_evaluations", "noise_levels"]
 
 
 def _d(denoiser, x, sigma):
@@ -130,6 +132,15 @@ ODE_SAMPLERS = {"heun": sample_heun, "euler": sample_euler, "dpmpp-2m": sample_d
                 "ipndm": sample_ipndm}
 #: All samplers by name, for the command line; "consistency" needs a consistency-tuned model.
 SAMPLERS = {**ODE_SAMPLERS, "consistency": sample_consistency}
+
+
+def noise_levels(sampler: str, steps: int, sigma_min: float = 0.002, sigma_max: float = 80.0,
+                 rho: float = 7.0) -> torch.Tensor:
+    """The N + 1 noise levels ``sampler`` runs on: Eq. (25) for the ODE solvers, the re-noising
+    levels of :func:`radiogen.diffusion.schedules.consistency_sigmas` for the consistency one."""
+    _check(sampler)
+    schedule = consistency_sigmas if sampler == "consistency" else karras_sigmas
+    return schedule(steps, sigma_min, sigma_max, rho)
 
 
 def evaluations(sampler: str, steps: int) -> int:

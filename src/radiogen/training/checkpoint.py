@@ -22,7 +22,7 @@ from safetensors.torch import save_file
 from radiogen.atomic import atomic_dir, atomic_path
 from radiogen.config import ModelConfig
 
-__all__ = ["save_model_file", "read_model_file", "save_checkpoint", "latest_checkpoint",
+__all__ = ["save_model_file", "read_model_file", "load_denoiser", "save_checkpoint", "latest_checkpoint",
            "load_training_state", "resolve_model_path"]
 
 
@@ -52,6 +52,15 @@ def read_model_file(path) -> tuple[dict, ModelConfig, dict]:
         raise ValueError(f"{path}: safetensors file without radiogen model metadata")
     state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
     return state, ModelConfig(**json.loads(metadata["config"])), json.loads(metadata["meta"])
+
+
+def load_denoiser(path, device="cpu"):
+    """(frozen denoiser in eval mode on ``device``, model config, meta) from a model file."""
+    from radiogen.models import Denoiser
+    state, cfg, meta = read_model_file(path)
+    denoiser = Denoiser(cfg)
+    denoiser.load_state_dict(state)
+    return denoiser.eval().requires_grad_(False).to(device), cfg, meta
 
 
 def save_checkpoint(run_dir, step: int, model, ema_model, optimizer, model_cfg: ModelConfig,

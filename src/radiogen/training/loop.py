@@ -25,8 +25,8 @@ from radiogen.diffusion.consistency import ConsistencyLoss
 from radiogen.diffusion.loss import EDMLoss
 from radiogen.models import Denoiser, count_parameters
 from radiogen.precision import cpu_supports_bf16, resolve_precision
-from radiogen.training.checkpoint import (latest_checkpoint, load_training_state, read_model_file,
-                                         resolve_model_path, save_checkpoint)
+from radiogen.training.checkpoint import (latest_checkpoint, load_denoiser, load_training_state,
+                                         read_model_file, resolve_model_path, save_checkpoint)
 from radiogen.training.distributed import cleanup_distributed, init_distributed
 from radiogen.training.ema import EMA
 
@@ -120,13 +120,10 @@ def _loss_function(tc, model_cfg, device):
         raise ValueError("consistency distillation from a guided teacher teaches the guided image "
                          "for every context: set training.context_dropout=0")
     if tc.consistency_teacher:
-        state, teacher_cfg, _ = read_model_file(resolve_model_path(tc.consistency_teacher))
+        teacher, teacher_cfg, _ = load_denoiser(resolve_model_path(tc.consistency_teacher), device)
         if teacher_cfg.context_dim != model_cfg.context_dim:
             raise ValueError(f"{tc.consistency_teacher}: the teacher has a {teacher_cfg.context_dim}-d "
                              f"context, the model {model_cfg.context_dim}")
-        teacher = Denoiser(teacher_cfg)
-        teacher.load_state_dict(state)
-        teacher.eval().requires_grad_(False).to(device)
     return ConsistencyLoss(tc.p_mean, tc.p_std, model_cfg.sigma_data, teacher,
                            tc.consistency_guidance)
 
