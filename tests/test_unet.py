@@ -66,3 +66,31 @@ def test_config_rejects_bad_shapes():
         ModelConfig(channels=20, norm_groups=32)
     with pytest.raises(ValueError, match="attention"):
         ModelConfig(attention=(False, True))
+
+
+def test_patch_input_and_blocks_per_level():
+    # 2×2 patches: the top level runs at 40×40 and the output is pixels again; one block at the
+    # top level and two below (decoder: one more each).
+    cfg = tiny_model_config(patch_size=2, channel_mult=(1, 2, 2, 2),
+                            attention=(False, True, True, True), num_res_blocks=(1, 2, 2, 2))
+    net = perturb(UNet(cfg)).eval()
+    assert net.conv_in.in_channels == 4 and net.out[-1].out_channels == 4
+    assert len(net.down) == 1 + 2 * 3 + 3 and len(net.up) == 2 + 3 * 3 + 3
+    x = torch.randn(2, 1, 80, 80)
+    with torch.no_grad():
+        y = net(x, torch.zeros(2), torch.eye(4)[:2])
+        assert y.shape == x.shape
+        # every output pixel of a 2×2 patch depends on the input, not only the patch's first
+        x2 = x.clone()
+        x2[:, :, 41, 41] += 1.0
+        assert (net(x2, torch.zeros(2), torch.eye(4)[:2]) - y)[:, :, 40:42, 40:42].abs().min() > 0
+    assert cfg == ModelConfig(**{**cfg.__dict__, "num_res_blocks": [1, 2, 2, 2]})
+
+
+def test_config_rejects_bad_patch_and_block_counts():
+    with pytest.raises(ValueError, match="patch_size"):
+        ModelConfig(patch_size=3)
+    with pytest.raises(ValueError, match="halve"):
+        ModelConfig(patch_size=2, channel_mult=(1, 2, 2, 2, 2), attention=(False,) * 5)
+    with pytest.raises(ValueError, match="num_res_blocks"):
+        ModelConfig(num_res_blocks=(1, 2))

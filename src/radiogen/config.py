@@ -24,7 +24,11 @@ class ModelConfig:
     in_channels: int = 1
     channels: int = 128                         # Table 3: initial channels
     channel_mult: tuple[int, ...] = (1, 2, 2)   # Table 3: channel multipliers
-    num_res_blocks: int = 2                     # encoder blocks per level (decoder: one more)
+    num_res_blocks: int | tuple[int, ...] = 2   # encoder blocks per level (decoder: one more);
+                                                # one number for every level, or one per level
+    patch_size: int = 1                         # 2: the image enters as 2×2 patches (space to
+                                                # depth, 80×80×1 → 40×40×4), so the top level
+                                                # runs at 40×40; 1: Table 3's pixel input
     attention: tuple[bool, ...] = (False, True, True)  # Table 3: attention per level
     attention_heads: int = 2                    # Table 3
     attention_head_channels: int = 32           # Table 3
@@ -38,15 +42,31 @@ class ModelConfig:
     def __post_init__(self):
         self.channel_mult = tuple(self.channel_mult)
         self.attention = tuple(bool(a) for a in self.attention)
+        if not isinstance(self.num_res_blocks, int):
+            self.num_res_blocks = tuple(int(n) for n in self.num_res_blocks)
         if len(self.attention) != len(self.channel_mult):
             raise ValueError("model.attention needs one entry per level of model.channel_mult")
-        if self.image_size % 2 ** (len(self.channel_mult) - 1):
-            raise ValueError(f"image_size {self.image_size} does not halve "
-                             f"{len(self.channel_mult) - 1} times")
+        if len(self.blocks_per_level) != len(self.channel_mult):
+            raise ValueError("model.num_res_blocks needs one number, or one per level of "
+                             "model.channel_mult")
+        if self.patch_size < 1 or self.image_size % self.patch_size:
+            raise ValueError(f"model.patch_size {self.patch_size} does not divide image_size "
+                             f"{self.image_size}")
+        top = self.image_size // self.patch_size
+        if top % 2 ** (len(self.channel_mult) - 1):
+            raise ValueError(f"image_size {self.image_size} / patch_size {self.patch_size} does "
+                             f"not halve {len(self.channel_mult) - 1} times")
         for mult in self.channel_mult:
             if (self.channels * mult) % self.norm_groups:
                 raise ValueError(f"{self.channels * mult} channels do not split into "
                                  f"{self.norm_groups} norm groups")
+
+    @property
+    def blocks_per_level(self) -> tuple[int, ...]:
+        """Encoder blocks at each level (the decoder has one more)."""
+        if isinstance(self.num_res_blocks, int):
+            return (self.num_res_blocks,) * len(self.channel_mult)
+        return self.num_res_blocks
 
 
 @dataclass

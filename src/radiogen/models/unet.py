@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from radiogen.config import ModelConfig
@@ -20,7 +21,10 @@ class UNet(nn.Module):
     """Encoder (``num_res_blocks`` blocks per level, then a down-sampling block except at the
     lowest level), bottleneck (block, attention, block), decoder (``num_res_blocks + 1`` blocks
     per level on the skip connections, then an up-sampling block except at the top level).
-    Attention follows every resolution-preserving block of the levels that have it."""
+    Attention follows every resolution-preserving block of the levels that have it.
+
+    With ``patch_size`` p > 1 the image enters as p×p patches stacked on the channels
+    (space to depth) and leaves the same way, so no convolution runs at full resolution."""
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
@@ -42,12 +46,14 @@ class UNet(nn.Module):
         def block(cin, cout, resample=None):
             return ResBlock(cin, cout, emb_dim, groups, drop, resample)
 
-        self.conv_in = nn.Conv2d(cfg.in_channels, ch, 3, padding=1)
-        levels = len(cfg.channel_mult)
+        self.patch = cfg.patch_size
+        pixels_in = cfg.in_channels * self.patch ** 2
+        self.conv_in = nn.Conv2d(pixels_in, ch, 3, padding=1)
+        levels, blocks = len(cfg.channel_mult), cfg.blocks_per_level
         self.down = nn.ModuleList()
         skip_channels, c = [ch], ch
         for level, mult in enumerate(cfg.channel_mult):
-            for _ in range(cfg.num_res_blocks):
+            for _ in range(blocks[level]):
                 self.down.append(nn.ModuleList([block(c, ch * mult)]))
                 c = ch * mult
                 if cfg.attention[level]:
@@ -62,7 +68,7 @@ class UNet(nn.Module):
         self.up = nn.ModuleList()
         self.up_takes_skip: list[bool] = []   # up-sampling blocks take no skip connection
         for level, mult in reversed(list(enumerate(cfg.channel_mult))):
-            for _ in range(cfg.num_res_blocks + 1):
+            for _ in range(blocks[level] + 1):
                 self.up.append(nn.ModuleList([block(c + skip_channels.pop(), ch * mult)]))
                 self.up_takes_skip.append(True)
                 c = ch * mult
@@ -73,7 +79,7 @@ class UNet(nn.Module):
                 self.up_takes_skip.append(False)
 
         self.out = nn.Sequential(nn.GroupNorm(groups, c), nn.SiLU(),
-                                 nn.Conv2d(c, cfg.in_channels, 3, padding=1))
+                                 nn.Conv2d(c, pixels_in, 3, padding=1))
         nn.init.zeros_(self.out[-1].weight)  # F_θ starts at 0, so D_θ starts at c_skip·x
         nn.init.zeros_(self.out[-1].bias)
 
@@ -92,7 +98,7 @@ class UNet(nn.Module):
 
     def forward(self, x, c_noise, context=None, context_mask=None):
         emb = self.embed(c_noise, context, context_mask)
-        h = self.conv_in(x)
+        h = self.conv_in(F.pixel_unshuffle(x, self.patch) if self.patch > 1 else x)
         skips = [h]
         for layers in self.down:
             h = layers[0](h, emb)
@@ -106,4 +112,5 @@ class UNet(nn.Module):
             h = layers[0](h, emb)
             for attn in layers[1:]:
                 h = attn(h)
-        return self.out(h)
+        h = self.out(h)
+        return F.pixel_shuffle(h, self.patch) if self.patch > 1 else h
