@@ -26,7 +26,7 @@ from radiogen.precision import resolve_precision
 from radiogen.training.checkpoint import load_denoiser, read_model_file, resolve_model_path
 
 __all__ = ["Model", "NoModelError", "bundled_models", "load_model", "sample", "train",
-           "class_index", "export_model", "flux_context", "peak_flux_of", "draw_flux_context",
+           "class_index", "export_model", "posthoc_ema", "flux_context", "peak_flux_of", "draw_flux_context",
            "default_batch_size", "sampling_defaults", "check_sampler", "DEFAULT_MODEL",
            "DEFAULT_GUIDANCE", "DEFAULT_SAMPLER", "DEFAULT_STEPS", "DEFAULT_GUIDANCE_INTERVAL",
            "EVERY_SIGMA", "CONSISTENCY_STEPS", "CONSISTENCY_SIGMA_MIN", "CPU_BATCH_SIZE",
@@ -285,9 +285,12 @@ def export_model(source, out, dtype: str = "fp32", ema: bool = True) -> Path:
 
 
 def train(config: Config | str, run_dir, resume: bool = False, overrides: list[str] | None = None,
-          device: str = "auto", progress: bool = True, max_steps: int | None = None) -> Path:
+          device: str = "auto", progress: bool = True, max_steps: int | None = None,
+          max_minutes: float | None = None) -> Path:
     """Train (or resume) a model from a :class:`Config` or preset name; returns the last
-    checkpoint folder. Run under ``torchrun`` for several processes."""
+    checkpoint folder. ``max_steps`` / ``max_minutes`` end this call early (after that many
+    steps, or at the first step past that wall-clock time) with a checkpoint written. Run
+    under ``torchrun`` for several processes."""
     from radiogen.config import load_preset
     from radiogen.training.loop import train as _train
     cfg = load_preset(config) if isinstance(config, str) else config
@@ -305,4 +308,13 @@ def train(config: Config | str, run_dir, resume: bool = False, overrides: list[s
     if cfg.training.consistency_teacher:
         teacher = model_path(cfg.training.consistency_teacher)
         cfg = cfg.override([f"training.consistency_teacher={teacher}"])
-    return _train(cfg, run_dir, resume=resume, device=device, progress=progress, max_steps=max_steps)
+    return _train(cfg, run_dir, resume=resume, device=device, progress=progress,
+                  max_steps=max_steps, max_minutes=max_minutes)
+
+
+def posthoc_ema(run_dir, sigma_rels, out_dir, step: int | None = None) -> list[Path]:
+    """Model files ``out_dir/ema-<σ_rel>.safetensors`` with the EMA lengths ``sigma_rels``
+    reconstructed after training from a run's power-EMA snapshots (EDM2's post-hoc EMA; the run
+    must have been trained with ``training.ema_profiles``)."""
+    from radiogen.training.posthoc_ema import write_reconstructions
+    return write_reconstructions(run_dir, sigma_rels, out_dir, step)

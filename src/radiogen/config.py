@@ -95,6 +95,10 @@ class TrainingConfig:
     lr_warmup: int = 0                          # linear warm-up steps
     ema_rate: float = 0.9999                    # Table 4
     ema_warmup: bool = True                     # rate min(β, (1+k)/(10+k)): useful for short runs
+    ema_profiles: tuple[float, ...] = ()        # σ_rel of power-function EMA profiles kept for
+                                                # post-hoc EMA (EDM2), e.g. [0.05, 0.10]
+    ema_snapshot_every: int = 0                 # steps between profile snapshots (0: at every
+                                                # checkpoint)
     p_mean: float = -2.5                        # Table 4: ln σ ~ N(P_mean, P_std²)
     p_std: float = 1.8                          # Table 4
     context_dropout: float = 0.1                # Table 4: null-token rate for guidance
@@ -117,6 +121,7 @@ class TrainingConfig:
     consistency_stages: int = 4                 # stages over the run; t − r halves at each
 
     def __post_init__(self):
+        self.ema_profiles = tuple(float(s) for s in self.ema_profiles)
         if self.objective not in ("edm", "consistency"):
             raise ValueError(f"training.objective must be edm or consistency, not {self.objective!r}")
         if self.consistency_stages < 1:

@@ -19,10 +19,29 @@ def register(subparsers) -> None:
     e.add_argument("--dtype", choices=["fp32", "bf16", "fp16"], default="fp32",
                    help="precision of the stored weights (they are read back as fp32)")
     e.add_argument("--raw", action="store_true", help="export the raw weights instead of the EMA")
+    h = actions.add_parser(
+        "ema", help="rebuild EMA weights of any length from a run's snapshots (post-hoc EMA)",
+        description="Post-hoc EMA (Karras et al. 2024): from the power-function EMA snapshots "
+                    "of a run trained with training.ema_profiles, write the weights averaged "
+                    "with each relative EMA length σ_rel (the width of the average as a "
+                    "fraction of the run's length; EDM2 finds 0.05–0.15 best) as model files "
+                    "OUT/ema-<σ_rel>.safetensors, to sample and compare.")
+    h.add_argument("run", help="run folder with ema-snapshots/")
+    h.add_argument("--sigma-rel", type=float, nargs="+", required=True,
+                   help="relative EMA lengths to rebuild, e.g. 0.05 0.08 0.12")
+    h.add_argument("--step", type=int, help="rebuild as of this step (default: the newest snapshot)")
+    h.add_argument("--out", required=True, help="folder for the model files")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    if getattr(args, "action", None) == "ema":
+        from radiogen.api import posthoc_ema
+        from radiogen.training.posthoc_ema import describe
+        print(f"radiogen models: {describe(args.run)}")
+        for path in posthoc_ema(args.run, args.sigma_rel, args.out, args.step):
+            print(f"radiogen models: wrote {path}")
+        return 0
     if getattr(args, "action", None) == "export":
         from radiogen.api import export_model
         path = export_model(args.source, args.out, args.dtype, ema=not args.raw)

@@ -33,6 +33,9 @@ def register(subparsers) -> None:
     p.add_argument("--resume", action="store_true",
                    help="continue from the newest checkpoint in --out, exactly where it stopped")
     p.add_argument("--max-steps", type=int, help="stop after this many steps of this call")
+    p.add_argument("--max-minutes", type=float,
+                   help="stop cleanly, with a checkpoint written, at the first step that ends "
+                        "after this many minutes of wall-clock time (resume later with --resume)")
     p.add_argument("--device", default="auto", help="auto (default: a GPU if there is one), cpu or cuda")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
@@ -56,7 +59,11 @@ def run(args) -> int:
     if args.print_config:
         print(cfg.to_json())
         return 0
+    for option, value in (("--max-steps", args.max_steps), ("--max-minutes", args.max_minutes)):
+        if value is not None and value <= 0:
+            raise ValueError(f"{option} must be positive, not {value}")
     ckpt = api.train(cfg, args.out, resume=args.resume, device=args.device,
-                     progress=not args.no_progress, max_steps=args.max_steps)
+                     progress=not args.no_progress, max_steps=args.max_steps,
+                     max_minutes=args.max_minutes)
     print(f"radiogen train: last checkpoint {ckpt}")
     return 0

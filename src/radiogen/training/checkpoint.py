@@ -64,15 +64,19 @@ def load_denoiser(path, device="cpu"):
 
 
 def save_checkpoint(run_dir, step: int, model, ema_model, optimizer, model_cfg: ModelConfig,
-                    meta: dict, extra_state: dict | None = None, keep: int = 2) -> Path:
+                    meta: dict, extra_state: dict | None = None, keep: int = 2,
+                    extra_models: dict | None = None) -> Path:
     """Write ``checkpoints/step-NNNNNNN`` and point ``latest.json`` at it; keep the newest
-    ``keep`` checkpoints."""
+    ``keep`` checkpoints. ``extra_models`` maps further file names (e.g. power-EMA profiles)
+    to modules saved beside the model."""
     ckpt_root = Path(run_dir) / "checkpoints"
     name = f"step-{step:07d}"
     meta = {**meta, "step": step}
     with atomic_dir(ckpt_root / name) as tmp:
         save_model_file(tmp / "model.safetensors", model.state_dict(), model_cfg, meta)
         save_model_file(tmp / "ema.safetensors", ema_model.state_dict(), model_cfg, meta)
+        for file_name, module in (extra_models or {}).items():
+            save_model_file(tmp / file_name, module.state_dict(), model_cfg, meta)
         torch.save({"optimizer": optimizer.state_dict(), "step": step, **(extra_state or {})},
                    tmp / "training_state.pt")
     with atomic_path(ckpt_root / "latest.json") as tmp:

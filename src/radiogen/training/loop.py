@@ -26,9 +26,11 @@ from radiogen.diffusion.loss import EDMLoss
 from radiogen.models import Denoiser, count_parameters
 from radiogen.precision import cpu_supports_bf16, resolve_precision
 from radiogen.training.checkpoint import (latest_checkpoint, load_denoiser, load_training_state,
-                                         read_model_file, resolve_model_path, save_checkpoint)
+                                         read_model_file, resolve_model_path, save_checkpoint,
+                                         save_model_file)
 from radiogen.training.distributed import cleanup_distributed, init_distributed
-from radiogen.training.ema import EMA
+from radiogen.training.ema import EMA, PowerEMA
+from radiogen.training.posthoc_ema import snapshot_path
 
 __all__ = ["train", "resolve_precision", "cpu_supports_bf16"]
 
@@ -128,6 +130,25 @@ def _loss_function(tc, model_cfg, device):
                            tc.consistency_guidance)
 
 
+def _load_power_ema(power_ema: PowerEMA, ckpt: Path, model) -> None:
+    """The profiles saved in a checkpoint; a profile the checkpoint lacks (post-hoc EMA switched
+    on when resuming an older run) starts from the current weights, as if they had been
+    constant so far."""
+    for i, average in enumerate(power_ema.models):
+        path = ckpt / power_ema.file_name(i)
+        average.load_state_dict(read_model_file(path)[0] if path.is_file() else model.state_dict())
+
+
+def _past(deadline: float, dist_info) -> bool:
+    """Whether the wall-clock deadline has passed (rank 0 decides, so all ranks stop together)."""
+    passed = time.monotonic() >= deadline
+    if not dist_info.enabled:
+        return passed
+    flag = torch.tensor([float(passed)], device=dist_info.device)
+    torch.distributed.broadcast(flag, 0)
+    return bool(flag.item())
+
+
 def _rank_fingerprints(model, dist_info) -> list[float]:
     """A checksum of the weights from every rank (all equal when DDP keeps them in step)."""
     fp = torch.stack([p.detach().double().sum() for p in model.parameters()]).sum().reshape(1)
@@ -140,12 +161,15 @@ def _rank_fingerprints(model, dist_info) -> list[float]:
 
 
 def train(cfg: Config, run_dir, resume: bool = False, device: str = "auto",
-          progress: bool = True, max_steps: int | None = None) -> Path:
+          progress: bool = True, max_steps: int | None = None,
+          max_minutes: float | None = None) -> Path:
     """Train a denoiser as ``cfg`` says, writing checkpoints and metrics into ``run_dir``.
 
     ``resume`` continues from the newest checkpoint in ``run_dir`` (exactly: same batches and
     noise as without the interruption). ``max_steps`` stops early after that many steps of this
-    call (the run can be resumed). Returns the folder of the last checkpoint.
+    call, ``max_minutes`` after the first step that ends past that wall-clock time; either way
+    a checkpoint is written and the run can be resumed. Returns the folder of the last
+    checkpoint.
     """
     tc, run_dir = cfg.training, Path(run_dir)
     dist_info = init_distributed(device)
@@ -169,6 +193,7 @@ def train(cfg: Config, run_dir, resume: bool = False, device: str = "auto",
     torch.manual_seed(tc.seed)
     model = Denoiser(cfg.model).to(dev)
     ema = EMA(model, tc.ema_rate, tc.ema_warmup)
+    power_ema = PowerEMA(model, tc.ema_profiles) if tc.ema_profiles else None
     optimizer = torch.optim.Adam(model.parameters(), lr=tc.lr)
     loss_fn = _loss_function(tc, cfg.model, dev)
     meta = {**data.meta, "preset": cfg.name, "training": json.loads(json.dumps(vars(tc)))}
@@ -180,6 +205,8 @@ def train(cfg: Config, run_dir, resume: bool = False, device: str = "auto",
     if ckpt is not None:
         model.load_state_dict(read_model_file(ckpt / "model.safetensors")[0])
         ema.model.load_state_dict(read_model_file(ckpt / "ema.safetensors")[0])
+        if power_ema is not None:
+            _load_power_ema(power_ema, ckpt, model)
         state = load_training_state(ckpt)
         optimizer.load_state_dict(state["optimizer"])
         if "scaler" in state:
@@ -189,6 +216,8 @@ def train(cfg: Config, run_dir, resume: bool = False, device: str = "auto",
         raise ValueError(f"{run_dir} already holds a run; use --resume or another folder")
     elif tc.init_from:
         _init_from(model, ema, cfg.model, tc.init_from)
+        if power_ema is not None:
+            power_ema = PowerEMA(model, tc.ema_profiles)
 
     if dist_info.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -206,6 +235,8 @@ def train(cfg: Config, run_dir, resume: bool = False, device: str = "auto",
     local_batch = tc.batch_size // dist_info.world_size
     weights = train_set.weights.to(dev)
     end = tc.iterations if max_steps is None else min(tc.iterations, step + max_steps)
+    deadline = None if max_minutes is None else time.monotonic() + 60 * max_minutes
+    snapshot_every = tc.ema_snapshot_every or tc.checkpoint_every
     bar = tqdm(total=tc.iterations, initial=step, disable=not (progress and dist_info.is_main),
                desc="training", unit="step", dynamic_ncols=True)
     model.train()
@@ -238,7 +269,11 @@ def train(cfg: Config, run_dir, resume: bool = False, device: str = "auto",
         scaler.step(optimizer)
         scaler.update()
         ema.update(model, step)
+        if power_ema is not None:
+            power_ema.update(model, step)
         step += 1
+        if deadline is not None and _past(deadline, dist_info):
+            end = step
         window_steps += 1
         losses.append(loss.item())
         bar.update(1)
@@ -257,14 +292,20 @@ def train(cfg: Config, run_dir, resume: bool = False, device: str = "auto",
             row["val_loss_ema"] = validation_loss(ema.model, loss_fn, valid_set, dev, autocast)
         if row is not None and log is not None:
             log.write(row)
+        if power_ema is not None and dist_info.is_main and step % snapshot_every == 0:
+            for sigma_rel, average in zip(power_ema.sigma_rels, power_ema.models):
+                save_model_file(snapshot_path(run_dir, sigma_rel, step), average.state_dict(),
+                                cfg.model, {**meta, "step": step, "ema_sigma_rel": sigma_rel})
         if step % tc.checkpoint_every == 0 or step == end:
             fingerprints = _rank_fingerprints(model, dist_info)
             if dist_info.is_main:
+                profiles = {} if power_ema is None else {
+                    power_ema.file_name(i): m for i, m in enumerate(power_ema.models)}
                 last_ckpt = save_checkpoint(
                     run_dir, step, model, ema.model, optimizer, cfg.model,
                     {**meta, "rank_fingerprints": fingerprints},
                     {"scaler": scaler.state_dict()} if scaler.is_enabled() else None,
-                    keep=tc.keep_checkpoints)
+                    keep=tc.keep_checkpoints, extra_models=profiles)
             if dist_info.enabled:
                 torch.distributed.barrier()
     bar.close()
