@@ -224,7 +224,9 @@ def sample(model: Model, n: int, class_label=None, scaled_flux=None, guidance: f
            steps: int | None = None, sampler: str | None = None, seed: int = 0,
            batch_size: int | None = None, precision: str = "fp32", sigma_min: float | None = None,
            sigma_max: float = 80.0, rho: float = 7.0,
-           guidance_interval: tuple[float, float] | None = None, progress: bool = True) -> np.ndarray:
+           guidance_interval: tuple[float, float] | None = None, progress: bool = True,
+           guide_model: "Model | str | None" = None, autoguidance: float = 0.0,
+           guide_classifier=None, classifier_scale: float = 0.0) -> np.ndarray:
     """Draw ``n`` images, float32 (n, H, W) in [0, 1] (clamped to [−1, 1], rescaled).
 
     Image k starts from the noise of seed ``seed + k``, so the result does not depend on
@@ -239,6 +241,13 @@ def sample(model: Model, n: int, class_label=None, scaled_flux=None, guidance: f
     0.28 < σ ≤ 5.42; flux models: N = 15, guided everywhere; a consistency-tuned model: the
     consistency sampler, N = 2), ``batch_size`` to :func:`default_batch_size` (8 on a CPU, 64
     on a GPU).
+
+    Further guidance (:class:`radiogen.diffusion.GuidedDenoiser`), inside the same interval:
+    ``autoguidance`` ω_a > 0 guides away from ``guide_model`` (a smaller or shorter-trained
+    model of the same data and context, by name, path or :class:`Model`; Karras et al. 2024),
+    on top of classifier-free guidance ω (set ``guidance=0`` for autoguidance alone);
+    ``classifier_scale`` s > 0 adds classifier guidance by ``guide_classifier`` (a noise-aware
+    classifier's model file or module, ``radiogen classifier train-guide``).
     """
     defaults = sampling_defaults(model)
     sampler = defaults["sampler"] if sampler is None else sampler
@@ -249,6 +258,8 @@ def sample(model: Model, n: int, class_label=None, scaled_flux=None, guidance: f
         guidance_interval = defaults["guidance_interval"]
     check_sampler(model, sampler)
     device = model.device
+    guide = _guide_denoiser(model, guide_model, autoguidance)
+    classifier = _guide_classifier(model, guide_classifier, classifier_scale)
     batch_size = default_batch_size(device) if batch_size is None else batch_size
     torch.set_flush_denormal(True)  # softmax tails underflow to subnormals, 10-50x slower on CPUs
     amp_dtype = resolve_precision(precision, device)
@@ -256,13 +267,15 @@ def sample(model: Model, n: int, class_label=None, scaled_flux=None, guidance: f
     context = _context(model, n, class_label, scaled_flux)
     shape = (model.config.in_channels, model.config.image_size, model.config.image_size)
     out = np.empty((n, *shape[1:]), dtype=np.float32)
-    with tqdm(total=n, desc="sampling", unit="img", disable=not progress) as bar, torch.inference_mode():
+    # no_grad rather than inference_mode: classifier guidance takes a gradient inside
+    with tqdm(total=n, desc="sampling", unit="img", disable=not progress) as bar, torch.no_grad():
         for start in range(0, n, batch_size):
             stop = min(start + batch_size, n)
             seeds = range(seed + start, seed + stop)
             x = per_image_noise(seeds, shape, device) * sigmas[0]  # x_0 ~ N(0, σ_0² I)
             ctx = context[start:stop].to(device) if context is not None else None
-            D = GuidedDenoiser(model.denoiser, ctx, omega, guidance_interval)
+            D = GuidedDenoiser(model.denoiser, ctx, omega, guidance_interval, guide, autoguidance,
+                               classifier, classifier_scale)
             extra = {}
             if sampler == "consistency":          # re-noising, seeded per image and step
                 extra["noise"] = lambda i, seeds=seeds: per_image_step_noise(seeds, i, shape, device)
@@ -272,6 +285,40 @@ def sample(model: Model, n: int, class_label=None, scaled_flux=None, guidance: f
             out[start:stop] = from_model_range(x.float()).cpu().numpy()[:, 0]
             bar.update(stop - start)
     return out
+
+
+def _guide_denoiser(model: Model, guide_model, autoguidance: float):
+    """The guide model's denoiser for autoguidance (None without), checked against ``model``."""
+    if not autoguidance:
+        return None
+    if guide_model is None:
+        raise ValueError("autoguidance needs a guide model (guide_model / --guide-model)")
+    guide = guide_model if isinstance(guide_model, Model) else load_model(guide_model, model.device)
+    if (guide.kind, guide.class_names, guide.config.context_dim, guide.config.image_size) != \
+            (model.kind, model.class_names, model.config.context_dim, model.config.image_size):
+        raise ValueError(f"guide model {guide.name!r} does not fit {model.name!r}: it must be a "
+                         f"model of the same kind, context and image size")
+    return guide.denoiser
+
+
+def _guide_classifier(model: Model, guide_classifier, scale: float):
+    """The noise-aware classifier for classifier guidance (None without), checked against
+    ``model``'s classes."""
+    if not scale:
+        return None
+    if guide_classifier is None:
+        raise ValueError("classifier guidance needs a noise-aware classifier (guide_classifier / "
+                         "--guide-classifier)")
+    if isinstance(guide_classifier, torch.nn.Module):
+        classifier = guide_classifier
+    else:
+        from radiogen.training.noise_classifier import load_noise_classifier
+        classifier = load_noise_classifier(guide_classifier, model.device)
+    names = [c.lower() for c in getattr(classifier, "class_names", model.class_names)]
+    if model.kind != "class" or names != [c.lower() for c in model.class_names]:
+        raise ValueError(f"classifier guidance needs a class model with the classifier's classes "
+                         f"{names}; {model.name!r} has {model.class_names or 'no classes'}")
+    return classifier
 
 
 def export_model(source, out, dtype: str = "fp32", ema: bool = True) -> Path:

@@ -42,6 +42,19 @@ def provenance_cards(model_name: str, kind: str, sampler: str, steps: int, guida
     return cards
 
 
+def guidance_cards(guide_model=None, autoguidance: float = 0.0, guide_classifier=None,
+                   classifier_scale: float = 0.0) -> list[tuple]:
+    """FITS cards for autoguidance and classifier guidance (none when they are off)."""
+    cards = []
+    if autoguidance:
+        cards += [("AGMODEL", Path(str(guide_model)).name[-40:], "autoguidance: guide model"),
+                  ("OMEGAAG", float(autoguidance), "autoguidance strength")]
+    if classifier_scale:
+        cards += [("CGMODEL", Path(str(guide_classifier)).name[-40:], "classifier guidance: classifier"),
+                  ("CGSCALE", float(classifier_scale), "classifier guidance scale")]
+    return cards
+
+
 def write_fits_cube(path, images: np.ndarray, cards: list[tuple], labels=None) -> Path:
     """All images in one FITS cube (NAXIS3 = image index); per-image labels in a table HDU."""
     hdu = fits.PrimaryHDU(images.astype(np.float32))

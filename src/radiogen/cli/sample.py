@@ -61,6 +61,21 @@ def register(subparsers) -> None:
                         "(Kynkäänniemi et al. 2024; default for class models: "
                         f"{' '.join(map(str, DEFAULT_GUIDANCE_INTERVAL['class']))}, for flux "
                         "models every σ; `0 inf` guides at every σ, as the paper does)")
+    p.add_argument("--guide-model", metavar="MODEL",
+                   help="autoguidance (Karras et al. 2024): guide away from this weaker model of "
+                        "the same data and context (bundled name, model file or run folder), "
+                        "with strength --autoguidance, inside the guidance interval")
+    p.add_argument("--autoguidance", type=float, default=None, metavar="OMEGA_A",
+                   help="autoguidance strength ω_a: D + ω_a·(D − D_guide) (default 1 with "
+                        "--guide-model; added to classifier-free guidance, -w 0 for autoguidance "
+                        "alone)")
+    p.add_argument("--guide-classifier", metavar="FILE",
+                   help="classifier guidance (Dhariwal & Nichol 2021) by this noise-aware "
+                        "classifier (`radiogen classifier train-guide`), with scale "
+                        "--classifier-scale, inside the guidance interval")
+    p.add_argument("--classifier-scale", type=float, default=None, metavar="S",
+                   help="classifier guidance scale s: D + s·σ²·∇ log p(c | x; σ) (default 1 with "
+                        "--guide-classifier)")
     p.add_argument("--seed", type=int, default=0, help="seed of the first image; image k uses seed+k (default %(default)s)")
     p.add_argument("--batch-size", type=int, default=None,
                    help="images per network batch (default 8 on a CPU, where small batches run "
@@ -99,7 +114,8 @@ def run(args) -> int:
     if not 0 <= interval[0] <= interval[1]:
         raise CommandError("--guidance-interval needs 0 ≤ SIGMA_LO ≤ SIGMA_HI")
     kw = dict(guidance=omega, steps=args.steps, sampler=args.sampler, batch_size=args.batch_size,
-              precision=args.precision, guidance_interval=interval, progress=not args.no_progress)
+              precision=args.precision, guidance_interval=interval, progress=not args.no_progress,
+              **_extra_guidance(args))
     if model.kind == "class":
         if not args.classes:
             raise CommandError(f"this model is class-conditioned: give --class, one of {model.class_names}")
@@ -114,6 +130,7 @@ def run(args) -> int:
     cards = outputs.provenance_cards(model.name, model.kind, args.sampler, args.steps, omega,
                                      args.seed, pixel_scale, model.meta.get("beam_arcsec"),
                                      kw["guidance_interval"], model.distilled_guidance)
+    cards += outputs.guidance_cards(**{k: kw[k] for k in _GUIDE_KEYS if k in kw})
     written = []
     if args.format == "cube":
         written.append(outputs.write_fits_cube(out / "samples.fits", images, cards, names))
@@ -131,6 +148,25 @@ def run(args) -> int:
     print(f"radiogen sample: wrote {len(images)} images to {out}/ "
           f"({', '.join(sorted({p.suffix for p in written}))}); {json.dumps(summary)}")
     return 0
+
+
+_GUIDE_KEYS = ("guide_model", "autoguidance", "guide_classifier", "classifier_scale")
+
+
+def _extra_guidance(args) -> dict:
+    """api.sample's keywords for autoguidance and classifier guidance."""
+    kw = {}
+    if args.autoguidance is not None and not args.guide_model:
+        raise CommandError("--autoguidance needs --guide-model")
+    if args.classifier_scale is not None and not args.guide_classifier:
+        raise CommandError("--classifier-scale needs --guide-classifier")
+    if args.guide_model:
+        kw.update(guide_model=args.guide_model,
+                  autoguidance=1.0 if args.autoguidance is None else args.autoguidance)
+    if args.guide_classifier:
+        kw.update(guide_classifier=args.guide_classifier,
+                  classifier_scale=1.0 if args.classifier_scale is None else args.classifier_scale)
+    return kw
 
 
 def _sample_flux(args, model, omega: float, kw: dict) -> int:
@@ -152,6 +188,7 @@ def _sample_flux(args, model, omega: float, kw: dict) -> int:
     cards = outputs.provenance_cards(model.name, model.kind, args.sampler, args.steps, omega,
                                      args.seed, guidance_interval=kw["guidance_interval"],
                                      distilled_guidance=model.distilled_guidance)
+    cards += outputs.guidance_cards(**{k: kw[k] for k in _GUIDE_KEYS if k in kw})
     written = []
     for k, (image, peak, z) in enumerate(zip(images, peaks, scaled)):
         extra = {c[0]: tuple(c[1:]) for c in cards}

@@ -1,0 +1,158 @@
+"""The realism protocol for class models (issue 13), several settings side by side in one run.
+
+Every setting (a model with its sampling and guidance options) draws n images per class from
+each seed set (class c of set s from seeds s + c·n onwards, the same seeds for every setting),
+and every classifier scores them: accuracy, recall per class and confusion matrix against the
+requested class, radio Fréchet distance (RFD, on that classifier's features) to the reference
+images, and the Wasserstein-1 distances of per-image mean and standard deviation to them.
+
+Choose settings against a reference the models did not train on that is not the test split
+(``run-valid:RUN``: the 10% a run held out for its validation loss), with a classifier that will
+not report the result; report the final choice against ``first:test`` with both classifiers.
+
+    python benchmarks/class_realism.py --n 500 --seed-sets 0 1000000 \\
+        --setting shipped:model=first-class \\
+        --setting new:model=runs/first-patch/ema.safetensors,guide_model=runs/early.safetensors,autoguidance=0.5 \\
+        --classifier first-morphology --classifier runs/classifier-w24.safetensors \\
+        --reference first:test --out runs/realism
+
+Setting keys: model (bundled name or path), guidance (ω), steps, sampler, interval (lo/hi),
+guide_model, autoguidance, guide_classifier, classifier_scale. Images are kept as .npy in --out,
+so scoring with another classifier later needs no sampling (--rescore).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from _bench import machine, print_table
+from radiogen import api
+from radiogen.data.first import CLASSES
+from radiogen.evaluation.classifier import bundled_classifier, classify, encode, load_classifier
+from radiogen.evaluation.frechet import frechet_distance_features
+from radiogen.evaluation.inputs import load_image_set
+from radiogen.evaluation.report import write_json
+from radiogen.evaluation.statistics import image_means, image_stds
+from scipy.stats import wasserstein_distance
+
+FLOATS = ("guidance", "autoguidance", "classifier_scale")
+
+
+def parse_setting(text: str) -> tuple[str, dict]:
+    """``label:key=value,key=value`` → (label, api.sample keywords and ``model``)."""
+    label, _, rest = text.partition(":")
+    options = {}
+    for item in filter(None, rest.split(",")):
+        key, _, value = item.partition("=")
+        if key in FLOATS:
+            options[key] = float(value)
+        elif key == "steps":
+            options[key] = int(value)
+        elif key == "interval":
+            lo, hi = value.split("/")
+            options["guidance_interval"] = (float(lo), float(hi))
+        elif key in ("model", "sampler", "guide_model", "guide_classifier"):
+            options[key] = value
+        else:
+            raise SystemExit(f"--setting {text!r}: unknown key {key!r}")
+    if "model" not in options:
+        raise SystemExit(f"--setting {text!r}: needs model=...")
+    return label, options
+
+
+def reference_images(spec: str) -> np.ndarray:
+    """Real images in [0, 1]: ``run-valid:RUN`` (a run's held-out validation images) or any
+    image-set spec of radiogen evaluate (first:SPLIT, store, FITS)."""
+    if spec.startswith("run-valid:"):
+        from radiogen.config import Config
+        from radiogen.data.datasets import load_training_set, split_train_valid
+        run = Path(spec.split(":", 1)[1])
+        cfg = Config.from_json(run / "config.json")
+        data = load_training_set(cfg.data, cfg.training.seed)
+        valid = split_train_valid(data, cfg.data.valid_fraction, cfg.training.seed)[1]
+        return ((valid.images[:, 0].numpy() + 1) / 2).astype(np.float32)
+    return load_image_set(spec).images
+
+
+def draw(options: dict, n: int, seed: int, batch_size) -> tuple[np.ndarray, float]:
+    model = api.load_model(options["model"])
+    kw = {k: v for k, v in options.items() if k != "model"}
+    t = time.perf_counter()
+    images = np.concatenate([api.sample(model, n, class_label=c, seed=seed + c * n,
+                                        batch_size=batch_size, progress=False, **kw)
+                             for c in range(len(CLASSES))])
+    return images, time.perf_counter() - t
+
+
+def score(images, labels, classifier, reference_features, reference) -> dict:
+    result = classify(classifier, images, labels)
+    return {"accuracy": result.accuracy, "recall": result.to_dict()["recall_per_class"],
+            "confusion": result.confusion.tolist(),
+            "rfd": frechet_distance_features(reference_features, encode(classifier, images)),
+            "w1_mean": wasserstein_distance(image_means(images), image_means(reference)),
+            "w1_std": wasserstein_distance(image_stds(images), image_stds(reference))}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--setting", action="append", required=True, metavar="LABEL:KEY=VALUE,...")
+    p.add_argument("--n", type=int, default=500, help="images per class and seed set")
+    p.add_argument("--seed-sets", nargs="+", type=int, default=[0, 1_000_000])
+    p.add_argument("--classifier", action="append", default=None,
+                   help="classifier weights (repeatable; 'first-morphology' is the bundled one)")
+    p.add_argument("--reference", default="first:test",
+                   help="real images: first:SPLIT, run-valid:RUN, a store or FITS")
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--rescore", action="store_true",
+                   help="score the images already in --out instead of sampling")
+    p.add_argument("--out", required=True, help="folder for images (.npy) and results.json")
+    args = p.parse_args()
+
+    out = Path(args.out)
+    settings = [parse_setting(s) for s in args.setting]
+    paths = [str(bundled_classifier()) if c == "first-morphology" else c
+             for c in (args.classifier or ["first-morphology"])]
+    classifiers = [load_classifier(path)[0] for path in paths]
+    reference = reference_images(args.reference)
+    reference_features = [encode(c, reference) for c in classifiers]
+    print(f"class realism on {machine('cpu')}: {args.n} per class, seed sets {args.seed_sets}, "
+          f"reference {args.reference} ({len(reference)} images), classifiers "
+          + ", ".join(Path(c).name for c in paths))
+    labels = np.repeat(np.arange(len(CLASSES)), args.n)
+    rows, results = [], []
+    for label, options in settings:
+        for seed in args.seed_sets:
+            npy = out / f"{label}-seed{seed}.npy"
+            if args.rescore:
+                images, seconds = np.load(npy), float("nan")
+            else:
+                images, seconds = draw(options, args.n, seed, args.batch_size)
+                out.mkdir(parents=True, exist_ok=True)
+                np.save(npy, images)
+            scores = [score(images, labels, c, f, reference) for c, f in zip(classifiers, reference_features)]
+            results.append({"label": label, "options": options, "seed": seed, "seconds": seconds,
+                            "scores": dict(zip(paths, scores))})
+            row = {"setting": label, "seeds": seed}
+            for i, s in enumerate(scores):
+                row[f"acc{i}"] = f"{s['accuracy']:.3f}"
+                row[f"FRI/FRII/C/B{i}"] = "/".join(f"{r:.2f}" for r in s["recall"])
+                row[f"RFD{i}"] = f"{s['rfd']:.1f}"
+            row["W1 mean"] = f"{scores[0]['w1_mean']:.4f}"
+            row["W1 std"] = f"{scores[0]['w1_std']:.4f}"
+            row["img/s"] = f"{len(images) / seconds:.2f}" if seconds == seconds else "-"
+            rows.append(row)
+            print_table(rows[-1:], list(row))
+    print()
+    print_table(rows, list(rows[0]))
+    write_json({"reference": args.reference, "classifiers": paths, "n_per_class": args.n,
+                "seed_sets": args.seed_sets, "results": results}, out / "results.json")
+    print(f"wrote {out / 'results.json'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,116 @@
+"""Autoguidance, classifier guidance and the noise-aware classifier."""
+
+import pytest
+import torch
+from astropy.io import fits
+
+from helpers import perturb, tiny_model_config
+from radiogen import api
+from radiogen.cli import main
+from radiogen.diffusion import GuidedDenoiser
+from radiogen.models.noise_classifier import NoiseAwareClassifier
+from radiogen.training.noise_classifier import (load_noise_classifier, train_noise_classifier)
+
+from test_schedules_samplers import MaskedDenoiser
+
+
+class ShiftedDenoiser(MaskedDenoiser):
+    """A 'weaker' denoiser: the same as MaskedDenoiser, off by a constant."""
+
+    def forward(self, x, sigma, context, context_mask):
+        return super().forward(x, sigma, context, context_mask) - 0.25
+
+
+class LinearClassifier(torch.nn.Module):
+    """logits_k = a_k · Σ x: ∇ₓ log p_c = a_c − Σ_k p_k a_k at every pixel."""
+
+    a = torch.tensor([1.0, -2.0, 0.5, 3.0])
+
+    def forward(self, x, sigma):
+        return x.flatten(1).sum(1, keepdim=True) * self.a * 0.01
+
+
+def test_autoguidance_combination_and_passes():
+    x, ctx = torch.randn(3, 1, 4, 4), torch.eye(4)[[0, 2, 3]]
+    D_c = GuidedDenoiser(MaskedDenoiser(), ctx)(x, 1.0)
+    auto = GuidedDenoiser(MaskedDenoiser(), ctx, 0.0, guide=ShiftedDenoiser(), autoguidance=2.0)
+    torch.testing.assert_close(auto(x, 1.0), D_c + 2.0 * 0.25)       # D + ω_a (D − D_g)
+    assert auto.n_network_evals == 2                                # model and guide
+    both = GuidedDenoiser(MaskedDenoiser(), ctx, 0.75, guide=ShiftedDenoiser(), autoguidance=2.0)
+    cfg_only = GuidedDenoiser(MaskedDenoiser(), ctx, 0.75)(x, 1.0)
+    torch.testing.assert_close(both(x, 1.0), cfg_only + 0.5)
+    assert both.n_network_evals == 3
+    outside = GuidedDenoiser(MaskedDenoiser(), ctx, 0.75, interval=(2.0, 5.0),
+                             guide=ShiftedDenoiser(), autoguidance=2.0)
+    torch.testing.assert_close(outside(x, 1.0), D_c)                 # σ outside the interval
+    assert outside.n_network_evals == 1
+    with pytest.raises(ValueError, match="guide model"):
+        GuidedDenoiser(MaskedDenoiser(), ctx, autoguidance=1.0)
+
+
+def test_classifier_guidance_adds_the_scaled_log_probability_gradient():
+    x, ctx = torch.randn(3, 1, 4, 4), torch.eye(4)[[0, 1, 3]]
+    sigma, s = 2.0, 1.5
+    plain = GuidedDenoiser(MaskedDenoiser(), ctx)(x, sigma)
+    guided_fn = GuidedDenoiser(MaskedDenoiser(), ctx, classifier=LinearClassifier(),
+                               classifier_scale=s)
+    with torch.no_grad():                               # as in api.sample
+        guided = guided_fn(x, sigma)
+    a = LinearClassifier.a
+    p = torch.softmax(x.flatten(1).sum(1, keepdim=True) * a * 0.01, dim=1)
+    grad = 0.01 * (a[[0, 1, 3]] - (p * a).sum(1))           # ∂ log p_c / ∂ x_ij, every pixel
+    torch.testing.assert_close(guided - plain, (s * sigma ** 2 * grad)[:, None, None, None]
+                               .expand_as(x))
+    assert guided_fn.n_classifier_evals == 1
+    with pytest.raises(ValueError, match="noise-aware classifier"):
+        GuidedDenoiser(MaskedDenoiser(), ctx, classifier_scale=1.0)
+
+
+def test_noise_aware_classifier_trains_and_loads(tmp_path):
+    cfg = tiny_model_config(channel_mult=(1, 2), attention=(False, True), patch_size=2,
+                            context_dim=0)
+    record = train_noise_classifier(tmp_path / "nc.safetensors", cfg, steps=3, batch_size=4,
+                                    eval_every=3, limit=16, progress=False)
+    assert record["step"] == 3 and set(record["valid_accuracy_by_sigma"]) >= {"0.2", "1", "5"}
+    clf = load_noise_classifier(tmp_path / "nc.safetensors")
+    assert clf.class_names == ["FRI", "FRII", "Compact", "Bent"]
+    assert clf(torch.randn(2, 1, 80, 80), torch.tensor([0.1, 3.0])).shape == (2, 4)
+    with pytest.raises(ValueError, match="not a noise-aware classifier"):
+        load_noise_classifier(_a_denoiser_file(tmp_path))
+
+
+def _a_denoiser_file(tmp_path):
+    from radiogen.training.checkpoint import save_model_file
+    from radiogen.models import Denoiser
+    cfg = tiny_model_config()
+    return save_model_file(tmp_path / "d.safetensors", Denoiser(cfg).state_dict(), cfg,
+                           {"kind": "class", "class_names": ["FRI", "FRII", "Compact", "Bent"]})
+
+
+def test_sample_with_autoguidance_and_classifier_guidance(tiny_run, tmp_path):
+    model = api.load_model(str(tiny_run))
+    perturb(model.denoiser)                       # a trained-looking model and a weaker guide
+    guide = api.load_model(str(tiny_run))
+    kw = dict(class_label="FRII", steps=4, seed=3, progress=False)
+    plain = api.sample(model, 2, **kw)
+    auto = api.sample(model, 2, guide_model=guide, autoguidance=1.0, **kw)
+    assert auto.shape == plain.shape and abs(auto - plain).max() > 1e-4
+    clf = perturb(NoiseAwareClassifier(tiny_model_config(context_dim=0), 4), scale=0.5).eval()
+    clf.class_names = model.class_names
+    guided = api.sample(model, 2, guide_classifier=clf, classifier_scale=5.0, **kw)
+    assert abs(guided - plain).max() > 1e-4
+    with pytest.raises(ValueError, match="guide model"):
+        api.sample(model, 2, autoguidance=1.0, **kw)
+    clf.class_names = ["a", "b", "c", "d"]
+    with pytest.raises(ValueError, match="classes"):
+        api.sample(model, 2, guide_classifier=clf, classifier_scale=1.0, **kw)
+
+
+def test_cli_guide_options_write_their_cards(tiny_run, tmp_path):
+    assert main(["sample", "--checkpoint", str(tiny_run), "--class", "FRI", "-n", "2", "--steps",
+                 "3", "--guide-model", str(tiny_run), "--autoguidance", "0.5", "-w", "0",
+                 "--out", str(tmp_path / "s"), "--no-progress"]) == 0
+    header = fits.getheader(tmp_path / "s" / "samples.fits")
+    assert header["OMEGAAG"] == 0.5 and header["OMEGA"] == 0.0 and "AGMODEL" in header
+    assert main(["sample", "--checkpoint", str(tiny_run), "--class", "FRI", "-n", "2",
+                 "--autoguidance", "0.5", "--out", str(tmp_path / "t")]) == 2
