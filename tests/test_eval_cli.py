@@ -106,13 +106,16 @@ def test_classifier_test_command(sets, capsys):
 
 @pytest.fixture
 def tiny_model(tmp_path):
-    """An untrained class-conditioned denoiser of the smallest shape, as a model file."""
-    from helpers import tiny_model_config
+    """A random class-conditioned denoiser of the smallest shape, as a model file."""
+    from helpers import perturb, tiny_model_config
     from radiogen.models import Denoiser
     from radiogen.training.checkpoint import save_model_file
 
     config = tiny_model_config()
-    return save_model_file(tmp_path / "tiny.safetensors", Denoiser(config).state_dict(), config,
+    # Zero-initialised layers (output, FiLM) would make D = c_skip·x whatever the class; with
+    # weights everywhere, the class label, and hence ω, changes the images.
+    denoiser = perturb(Denoiser(config), scale=0.1)
+    return save_model_file(tmp_path / "tiny.safetensors", denoiser.state_dict(), config,
                            {"kind": "class", "class_names": ["FRI", "FRII", "Compact", "Bent"]})
 
 

@@ -102,7 +102,8 @@ def _register_train_guide(sub) -> None:
     p.add_argument("--steps", type=int, default=2000)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
-    p.add_argument("--width", type=int, default=16, help="base channels of the encoder")
+    p.add_argument("--width", type=int, default=16,
+                   help="first-stage channels of its ResNet-18 layout (16: 0.7 M parameters)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run_train_guide)
@@ -111,9 +112,8 @@ def _register_train_guide(sub) -> None:
 def run_train_guide(args) -> int:
     from radiogen.training.noise_classifier import guide_classifier_config, train_noise_classifier
 
-    if args.steps < 1 or args.batch_size < 2 or args.width < 8 or args.width % 8:
-        raise CommandError("--steps must be at least 1, --batch-size at least 2, --width a "
-                           "multiple of 8")
+    if args.steps < 1 or args.batch_size < 2 or args.width < 1:
+        raise CommandError("--steps and --width must be at least 1, --batch-size at least 2")
     record = train_noise_classifier(args.out, guide_classifier_config(args.width), args.steps,
                                     args.batch_size, args.lr, seed=args.seed,
                                     progress=not args.no_progress)
