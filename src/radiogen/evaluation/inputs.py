@@ -250,7 +250,8 @@ def _read_fits(path: Path):
     from astropy.io import fits
 
     try:
-        with fits.open(path, memmap=False) as hdul:
+        # our own handle, closed whatever astropy raises (it leaks its own on some bad files)
+        with open(path, "rb") as handle, fits.open(handle, memmap=False) as hdul:
             hdu = next((h for h in hdul if h.data is not None and h.is_image), None)
             if hdu is None:
                 raise ValueError(f"{path}: no image data in any HDU")
