@@ -101,9 +101,13 @@ def warm_up() -> None:
     """Do once, before forking, the slow parts every run repeats: imports and the data."""
     import functools
 
+    import torch
+    from torch.utils.tensorboard import SummaryWriter  # noqa: F401
+
     import radiogen.training.loop  # noqa: F401
     from radiogen.data import datasets
-    from torch.utils.tensorboard import SummaryWriter  # noqa: F401
+
+    torch.optim.Adam([torch.zeros(1, requires_grad=True)])   # imports torch._dynamo (seconds)
 
     datasets.load_first = functools.lru_cache(maxsize=None)(datasets.load_first)
     datasets.load_first("valid")

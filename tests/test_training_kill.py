@@ -23,14 +23,13 @@ from radiogen.training.checkpoint import (CHECKPOINT_FILES, latest_checkpoint,
                                          load_training_state, read_model_file)
 
 HELPER = Path(__file__).with_name("kill_training.py")
-STEPS = 32
+STEPS = 24
 OVERRIDES = [f"training.iterations={STEPS}", "training.checkpoint_every=2",
              "training.log_every=2", "training.val_every=4", "training.keep_checkpoints=2",
              "training.threads=1", "model.patch_size=4", "model.num_res_blocks=1"]
 #: Where each run of the test is killed: inside the checkpoint writer (the first run is fresh,
 #: so its pause hits the first checkpoint), or (None) a random moment a few steps in.
-PLAN = ["checkpoint-files", None, "before-pointer", None, "pruning", None, "checkpoint-files",
-        None]
+PLAN = ["checkpoint-files", None, "before-pointer", None, "pruning", None]
 
 
 class Helper:
@@ -108,7 +107,7 @@ def _final_weights(run: Path) -> dict:
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork (POSIX)")
 def test_training_killed_at_random_moments_resumes_to_the_uninterrupted_result(tmp_path):
     helper = Helper()
-    rng = random.Random(15)
+    rng = random.Random(3)
     try:
         reference, run = tmp_path / "reference", tmp_path / "run"
         helper.start(reference, resume=False)
@@ -118,7 +117,7 @@ def test_training_killed_at_random_moments_resumes_to_the_uninterrupted_result(t
             where = pause or f"after-steps:{rng.randint(1, 3)}"
             pid = helper.start(run, resume=before >= 0, pause=where)
             assert helper.message() == {"paused" if pause else "reached": where}
-            time.sleep(0 if pause else rng.uniform(0.0, 0.2))
+            time.sleep(0 if pause else rng.uniform(0.0, 0.3))
             os.kill(pid, signal.SIGKILL)
             assert helper.message() == {"exit": -signal.SIGKILL}
             _assert_consistent(run, before)
