@@ -5,6 +5,7 @@ import pytest
 import torch
 from astropy.io import fits
 from astropy.wcs import WCS
+from helpers import BATCH_ATOL, assert_batch_independent
 
 from radiogen import api
 from radiogen.cli import main
@@ -48,18 +49,17 @@ def test_train_then_sample_class_model(tiny_run, tmp_path, capsys):
                  "--seed", "7", "--format", "files", "--out", str(tmp_path / "files"), "--no-progress",
                  "--batch-size", "2"]) == 0
     first = fits.getdata(tmp_path / "files" / "sample_00000.fits")
-    assert np.array_equal(first, cube[0])
+    assert_batch_independent(first, cube[0])                # batches of 2 against one of 6
     assert fits.getheader(tmp_path / "files" / "sample_00002.fits")["SEED"] == 9
 
 
 def test_sampling_is_seeded_and_batch_independent(tiny_run):
-    torch.set_num_threads(1)     # bit for bit across batch sizes on one thread (see below)
     model = api.load_model(str(tiny_run))
     a = api.sample(model, 5, class_label="Compact", steps=3, seed=3, batch_size=5, progress=False)
     b = api.sample(model, 5, class_label="Compact", steps=3, seed=3, batch_size=2, progress=False)
     c = api.sample(model, 5, class_label="Compact", steps=3, seed=4, batch_size=5, progress=False)
-    assert np.array_equal(a, b)
-    assert not np.array_equal(a, c)
+    assert_batch_independent(a, b)
+    assert np.abs(a - c).max() > 100 * BATCH_ATOL            # another seed: another image
     assert (api.default_batch_size("cpu"), api.default_batch_size("cuda")) == (8, 64)
     assert np.array_equal(a, api.sample(model, 5, class_label="Compact", steps=3, seed=3,
                                         progress=False))     # the default: one batch of 5 on a CPU
@@ -84,21 +84,22 @@ def test_cpu_model_runs_channels_last_with_the_same_output(tiny_run):
 
 @pytest.mark.parametrize("sampler", ["heun", "euler", "dpmpp-2m", "ipndm"])
 def test_every_sampler_is_seeded_and_batch_independent(tiny_run, sampler):
+    """Bit for bit with the same seed, batch size and thread count; to BATCH_ATOL with another
+    batch size or thread count (oneDNN picks its kernels by shape and by processor)."""
     model = api.load_model(str(tiny_run))
     kw = dict(class_label=["FRI", "Bent", "FRII"], steps=4, sampler=sampler, seed=11,
               guidance_interval=(0.1, 10.0), progress=False)
     a = api.sample(model, 3, batch_size=3, **kw)
     assert np.isfinite(a).all()
     assert np.array_equal(a, api.sample(model, 3, batch_size=3, **kw))     # across runs
-    # Several threads split a convolution differently by batch size (last-bit differences);
-    # on one thread image k is bit-identical whatever the batch size.
-    np.testing.assert_allclose(api.sample(model, 3, batch_size=2, **kw), a, atol=1e-5)
+    assert_batch_independent(api.sample(model, 3, batch_size=2, **kw), a)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         b = api.sample(model, 3, batch_size=3, **kw)
-        assert np.array_equal(b, api.sample(model, 3, batch_size=1, **kw))
-        assert np.array_equal(b, api.sample(model, 3, batch_size=2, **kw))
+        assert np.array_equal(b, api.sample(model, 3, batch_size=3, **kw))
+        assert_batch_independent(b, a)
+        assert_batch_independent(b, api.sample(model, 3, batch_size=1, **kw))
     finally:
         torch.set_num_threads(threads)
 

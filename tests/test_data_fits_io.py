@@ -54,7 +54,7 @@ def test_non_fits_and_table_files_are_named(tmp_path):
         read_fits_image(text)
     with pytest.raises(FitsReadError, match="no such file"):
         read_fits_image(tmp_path / "missing.fits")
-    with pytest.raises(FitsReadError, match="no image HDU"):
+    with pytest.raises(FitsReadError, match="no data in the primary HDU and no image extension"):
         read_fits_image(DATA / "lotss-dr1" / "catalog_shimwell_reduced.srl.fits")
 
 

@@ -180,7 +180,7 @@ def test_runs_that_cannot_start_write_nothing(tmp_path, synthetic_dir):
     junk = tmp_path / "junk"
     junk.mkdir()
     (junk / "a.fits").write_text("nothing")
-    with pytest.raises(ValueError, match="none of the 1 FITS files is readable"):
+    with pytest.raises(ValueError, match="none of the 1 FITS files is usable"):
         build_cutout_store(junk, out, **RUN)
     with pytest.raises(ValueError, match="lies inside"):
         far = write_catalog_csv(tmp_path / "far.csv", [("x", 10.0, -60.0)], ("Source_Name", "RA", "DEC"))

@@ -163,3 +163,59 @@ def test_bundled_classifier_is_the_default(tmp_path, capsys):
     assert main(["classifier", "test", "--data", str(tmp_path / "few.h5"), "--device", "cpu"]) == 0
     accuracy = float(capsys.readouterr().out.split("accuracy ")[1].split()[0])
     assert accuracy >= 0.6                                          # real FIRST images, 4 classes
+
+
+def test_stores_without_a_beam_skip_pybdsf_and_keep_the_other_sections(tmp_path, capsys):
+    """The issue's case: stores built by `radiogen data cutouts` from FITS cut-outs whose
+    headers hold no beam. PyBDSF is skipped before it runs, saying why; the rest stands."""
+    from pathlib import Path
+
+    from radiogen.data.pipeline import build_cutout_store
+    from radiogen.data.store import read_store
+
+    folder = Path(__file__).parent / "data" / "mirabest"
+    for name in ("real", "gen"):
+        build_cutout_store(folder, tmp_path / f"{name}.h5", workers=1, progress=False)
+    assert np.isnan(read_store(tmp_path / "real.h5").attrs["beam_bmaj_arcsec"])
+    out = tmp_path / "report"
+    assert main(["evaluate", "--real", str(tmp_path / "real.h5"), "--generated",
+                 str(tmp_path / "gen.h5"), "--out", str(out), "--no-classifier",
+                 "--workers", "1", "--no-progress"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    if bdsf_available():
+        assert "records no beam (--beam BMAJ BMIN BPA)" in report["sources"]["skipped"]
+        assert not (out / "pybdsf-cache").exists()               # nothing was fitted
+    assert report["flux_conditioning"]["skipped"].startswith("no PyBDSF fits: ")
+    n = len(read_store(tmp_path / "real.h5"))
+    assert report["image_statistics"]["image_mean"]["n_real"] == n
+    assert report["memorisation"]["n_generated"] == n
+    assert "skipped sources" in capsys.readouterr().out
+
+
+def test_delta_plus_needs_three_fitted_sources_per_set(tmp_path):
+    from radiogen.evaluation.inputs import image_set
+    from radiogen.evaluation.sources import SourceModels
+    from radiogen.evaluation.suite import SectionSkipped, _flux_conditioning
+
+    images = image_set(np.zeros((4, 8, 8)), scaled_flux=np.arange(4.0), source="a")
+    models = SourceModels(np.zeros((4, 8, 8), np.float32), np.array([1, 1, 0, 0]))
+    with pytest.raises(SectionSkipped, match="a source in 2 of the 4 real images; a rank "
+                                             "correlation needs at least 3"):
+        _flux_conditioning({"real": (images, models), "generated": (images, models)}, tmp_path)
+
+
+def test_a_failing_section_leaves_the_others_in_the_report(sets, monkeypatch, capsys):
+    from radiogen.evaluation import suite
+
+    def broken(*args):
+        raise RuntimeError("out of memory")
+    monkeypatch.setattr(suite, "_memorisation", broken)
+    out = sets / "report"
+    assert main(["evaluate", "--real", str(sets / "real.h5"), "--generated",
+                 str(sets / "gen.h5"), "--out", str(out), "--no-pybdsf", "--no-classifier",
+                 "--no-progress"]) == 1
+    report = json.loads((out / "report.json").read_text())
+    assert report["memorisation"] == {"skipped": "failed: RuntimeError: out of memory",
+                                      "error": "RuntimeError"}
+    assert report["image_statistics"]["image_mean"]["n_real"] == 24
+    assert "memorisation failed" in capsys.readouterr().err

@@ -65,14 +65,18 @@ def test_settings_take_the_beam_of_the_image_set():
 
 @pytest.mark.skipif(not bdsf_available(), reason="PyBDSF (pip install bdsf) is not installed")
 def test_pybdsf_recovers_a_point_source_and_reports_failures(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)            # PyBDSF must not leave files in the working folder
-    settings = PyBDSFSettings(pixel_scale_arcsec=1.8, beam_arcsec=(5.0, 5.0, 0.0))
+    work, cache = tmp_path / "work", tmp_path / "cache"
+    work.mkdir()
+    monkeypatch.chdir(work)                # PyBDSF must not leave files in the working folder
+    # no time limit: a loaded CI machine must not turn a slow fit into a failure
+    settings = PyBDSFSettings(pixel_scale_arcsec=1.8, beam_arcsec=(5.0, 5.0, 0.0), timeout_s=0)
     sigma = 5.0 / 1.8 / (2 * math.sqrt(2 * math.log(2)))   # unresolved: the beam itself
     rng = np.random.default_rng(0)
     point = gaussian(sigma, peak=0.8, centre=(40.3, 38.6)) + rng.normal(0, 0.005, (N, N))
     point = point - point.min()
     blank = np.zeros((N, N))
-    result = run_pybdsf(np.stack([point, blank]), settings, workers=1, progress=False)
+    result = run_pybdsf(np.stack([point, blank]), settings, workers=1, progress=False,
+                        cache_dir=cache)
     # the noise pedestal shifts the min-max image by point.min(); PyBDSF subtracts the mean
     assert result.fitted.tolist() == [True, False]
     assert result.model_flux[0] == pytest.approx(0.8, rel=0.03)
@@ -81,7 +85,18 @@ def test_pybdsf_recovers_a_point_source_and_reports_failures(tmp_path, monkeypat
     summary = result.summary()
     assert summary["n_fitted"] + summary["n_no_source"] + summary["n_failed"] == 2
     assert summary["n_failed"] == sum(summary["failure_reasons"].values())
-    assert os.listdir(tmp_path) == []
+    assert os.listdir(work) == []
+    # a rerun fits nothing again: every image comes from the cache, in any order and company
+    import radiogen.evaluation.sources as sources
+
+    class NoPool:
+        def __init__(self, *args, **kwargs):
+            raise AssertionError("PyBDSF ran again")
+    monkeypatch.setattr(sources, "ProcessPoolExecutor", NoPool)
+    again = run_pybdsf(np.stack([blank, point, point]), settings, progress=False, cache_dir=cache)
+    assert again.fitted.tolist() == [False, True, True]
+    assert np.array_equal(again.model_images[1], result.model_images[0])
+    assert again.n_gaussians[2] == result.n_gaussians[0]
 
 
 def test_select_keeps_failures_with_their_images():

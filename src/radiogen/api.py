@@ -26,7 +26,8 @@ from radiogen.precision import resolve_precision
 from radiogen.training.checkpoint import load_denoiser, read_model_file, resolve_model_path
 
 __all__ = ["Model", "NoModelError", "bundled_models", "load_model", "sample", "train",
-           "class_index", "export_model", "posthoc_ema", "flux_context", "peak_flux_of", "draw_flux_context",
+           "class_index", "export_model", "posthoc_ema", "flux_context", "peak_flux_of",
+           "flux_range", "draw_flux_context",
            "default_batch_size", "sampling_defaults", "check_sampler", "DEFAULT_MODEL",
            "DEFAULT_GUIDANCE", "DEFAULT_SAMPLER", "DEFAULT_STEPS", "DEFAULT_GUIDANCE_INTERVAL",
            "EVERY_SIGMA", "CONSISTENCY_STEPS", "CONSISTENCY_SIGMA_MIN", "CPU_BATCH_SIZE",
@@ -211,6 +212,14 @@ def peak_flux_of(model: Model, scaled_flux) -> np.ndarray:
     return boxcox_inverse(scaled_flux, _boxcox(model))
 
 
+def flux_range(model: Model) -> tuple[float, float]:
+    """The lowest and highest peak flux f̂ (Jy/beam) of a flux model's training images (the
+    ends of its scaled-flux histogram)."""
+    edges = model.meta["scaled_flux_histogram"]["edges"]
+    lo, hi = peak_flux_of(model, [edges[0], edges[-1]])
+    return float(lo), float(hi)
+
+
 def draw_flux_context(model: Model, n: int, seed: int = 0) -> np.ndarray:
     """Context values drawn as the paper does (Section 6.1): a bin of the 100-bin histogram of
     the training scaled flux picked by its count, then a value uniform within it."""
@@ -230,11 +239,12 @@ def sample(model: Model, n: int, class_label=None, scaled_flux=None, guidance: f
     """Draw ``n`` images, float32 (n, H, W) in [0, 1] (clamped to [−1, 1], rescaled).
 
     Image k starts from the noise of seed ``seed + k``, so the result does not depend on
-    ``batch_size`` (bit for bit on one CPU thread; with several threads, the CPU kernels split
-    the work by batch size and the last bit of a pixel may differ). ``class_label`` (name or index, one or n) or ``scaled_flux`` (one or n Box-Cox
-    standardised values) sets the context; ``guidance`` is ω (the paper's value by default),
-    applied only for σ_lo < σ ≤ σ_hi, ``guidance_interval`` = (σ_lo, σ_hi) (:data:`EVERY_SIGMA`
-    guides everywhere, as the paper does). Noise levels: Eq. (25) with ``steps`` = N; Heun
+    ``batch_size``: bit for bit with the same batch size, thread count and machine, to 1e-5
+    with another batch size or thread count (the CPU kernels differ by shape and processor;
+    README, "Reproducibility"). ``class_label`` (name or index, one or n) or ``scaled_flux``
+    (one or n Box-Cox standardised values) sets the context; ``guidance`` is ω (the paper's
+    value by default), applied only for σ_lo < σ ≤ σ_hi, ``guidance_interval`` = (σ_lo, σ_hi)
+    (:data:`EVERY_SIGMA` guides everywhere, as the paper does). Noise levels: Eq. (25) with ``steps`` = N; Heun
     uses 2N − 1 evaluations per image, the other samplers N
     (:func:`radiogen.diffusion.evaluations`). ``sampler``, ``steps``, ω, the interval and σ_min
     default to :func:`sampling_defaults` (class models: DPM-Solver++(2M), N = 10, guided for
@@ -355,8 +365,43 @@ def train(config: Config | str, run_dir, resume: bool = False, overrides: list[s
     if cfg.training.consistency_teacher:
         teacher = model_path(cfg.training.consistency_teacher)
         cfg = cfg.override([f"training.consistency_teacher={teacher}"])
+    if resume:
+        _check_same_architecture(cfg.model, run_dir)
+    _check_image_size(cfg)
     return _train(cfg, run_dir, resume=resume, device=device, progress=progress,
                   max_steps=max_steps, max_minutes=max_minutes)
+
+
+def _check_image_size(cfg: Config) -> None:
+    """A clear error when a store's images are not of the network's size (e.g. 40×40 cut-outs
+    for an 80×80 model); the bundled FIRST images are 80×80."""
+    from radiogen.data.store import store_image_shape
+    if cfg.data.source == "first":
+        return
+    shape = store_image_shape(cfg.data.source)
+    size = cfg.model.image_size
+    if tuple(shape[1:]) != (size, size):
+        raise ValueError(f"{cfg.data.source}: images of {shape[-1]}×{shape[-2]} pixels, but the "
+                         f"network takes {size}×{size} (model.image_size); build the store with "
+                         f"--size {size}")
+
+
+def _check_same_architecture(model_cfg: ModelConfig, run_dir) -> None:
+    """A clear error when the settings of a resumed run describe another network than the one
+    its newest checkpoint holds (e.g. ``--preset`` of another size)."""
+    from dataclasses import asdict
+
+    from radiogen.training.checkpoint import latest_checkpoint, read_model_config
+    ckpt = latest_checkpoint(run_dir)
+    if ckpt is None:
+        return
+    saved = asdict(read_model_config(ckpt / "model.safetensors"))
+    differ = [f"model.{k} {saved[k]} ≠ {v}" for k, v in asdict(model_cfg).items()
+              if saved.get(k) != v]
+    if differ:
+        raise ValueError(f"{ckpt}: a checkpoint of another architecture than the settings given "
+                         f"({'; '.join(differ)}); resume without --preset to use the run's own "
+                         "config.json")
 
 
 def posthoc_ema(run_dir, sigma_rels, out_dir, step: int | None = None) -> list[Path]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from importlib import resources
@@ -81,6 +82,7 @@ class DataConfig:
 
     def __post_init__(self):
         self.first_splits = tuple(self.first_splits)
+        _check_ranges(self, "data", {"valid_fraction": (float, 0, 0.99), "limit": (int, 0, None)})
         if self.balance not in ("undersample", "weight", "none"):
             raise ValueError(f"data.balance must be undersample, weight or none, not {self.balance!r}")
 
@@ -122,10 +124,37 @@ class TrainingConfig:
 
     def __post_init__(self):
         self.ema_profiles = tuple(float(s) for s in self.ema_profiles)
+        _check_ranges(self, "training", _TRAINING_RANGES)
         if self.objective not in ("edm", "consistency"):
             raise ValueError(f"training.objective must be edm or consistency, not {self.objective!r}")
         if self.consistency_stages < 1:
             raise ValueError("training.consistency_stages must be at least 1")
+
+
+#: The allowed range (type, lowest, highest; None: open) of every numeric training setting.
+_TRAINING_RANGES = {
+    "iterations": (int, 1, None), "batch_size": (int, 1, None), "lr": (float, 0, None),
+    "lr_warmup": (int, 0, None), "ema_rate": (float, 0, 1), "ema_snapshot_every": (int, 0, None),
+    "p_mean": (float, None, None), "p_std": (float, 0, None), "context_dropout": (float, 0, 1),
+    "grad_clip": (float, 0, None), "seed": (int, 0, None), "log_every": (int, 1, None),
+    "val_every": (int, 1, None), "checkpoint_every": (int, 1, None),
+    "keep_checkpoints": (int, 1, None), "threads": (int, 0, None),
+    "consistency_guidance": (float, 0, None)}
+
+
+def _check_ranges(settings, section: str, ranges: dict) -> None:
+    """A ``ValueError`` naming ``section.key`` and its range for the first numeric setting that
+    is not a finite number of its type within it (e.g. ``--set training.batch_size=0``)."""
+    for name, (kind, lo, hi) in ranges.items():
+        value = getattr(settings, name)
+        ok = (isinstance(value, (int, float)) and not isinstance(value, bool)
+              and math.isfinite(value) and (kind is float or float(value).is_integer())
+              and (lo is None or value >= lo) and (hi is None or value <= hi))
+        if not ok:
+            span = " and ".join(t for t in (lo is not None and f"≥ {lo}",
+                                            hi is not None and f"≤ {hi}") if t)
+            raise ValueError(f"{section}.{name} must be {'an integer' if kind is int else 'a number'}"
+                             f"{' ' + span if span else ''}, not {value!r}")
 
 
 @dataclass

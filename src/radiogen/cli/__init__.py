@@ -18,7 +18,8 @@ class CommandError(Exception):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    from radiogen.cli.checks import Parser
+    parser = Parser(
         prog="radiogen",
         description="Simulate realistic radio-galaxy images with diffusion models "
                     "(Vičánek Martínez et al.): build datasets from surveys, train, sample, evaluate.")
@@ -35,14 +36,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line(err: BaseException) -> str:
+    return " ".join(str(err).split())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except (CommandError, FileNotFoundError, ValueError) as err:
-        print(f"radiogen {args.command}: error: {err}", file=sys.stderr)
+        print(f"radiogen {args.command}: error: {_one_line(err)}", file=sys.stderr)
         return 2
+    except OSError as err:           # a disk that fills up, a folder that goes away mid-run
+        print(f"radiogen {args.command}: error: {_one_line(err)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"radiogen {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from radiogen.cli import CommandError
+from radiogen.cli.checks import (COUNT, POSITIVE, SEED, check_output_file, check_output_folder,
+                                  integer, number)
 from radiogen.cli.evaluate import HelpFormatter
 
 
@@ -29,13 +31,13 @@ def _register_train(sub) -> None:
                        formatter_class=HelpFormatter)
     p.add_argument("--out", required=True, help="weights file to write (.safetensors)")
     p.add_argument("--zip", help="FIRST archive (default: the bundled copy)")
-    p.add_argument("--epochs", type=int, default=200)
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
-    p.add_argument("--width", type=int, default=64,
+    p.add_argument("--epochs", type=COUNT, default=200)
+    p.add_argument("--batch-size", type=integer(2), default=128)
+    p.add_argument("--lr", type=POSITIVE, default=1e-3, help="Adam learning rate")
+    p.add_argument("--width", type=COUNT, default=64,
                    help="ResNet first-stage channels (64 = ResNet-18; the bundled classifier: 32)")
     p.add_argument("--no-augment", action="store_true", help="train without augmentations")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run_train)
@@ -60,20 +62,20 @@ def _register_sweep(sub) -> None:
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--model", help="bundled model name")
     source.add_argument("--checkpoint", help="model file, checkpoint folder or run folder")
-    p.add_argument("--guidance", "-w", type=float, nargs="+", default=[0.1, 0.2, 0.5, 0.75],
+    p.add_argument("--guidance", "-w", type=number(0), nargs="+", default=[0.1, 0.2, 0.5, 0.75],
                    help="values of ω")
-    p.add_argument("-n", "--num", type=int, default=2000, help="images per class and ω")
+    p.add_argument("-n", "--num", type=COUNT, default=2000, help="images per class and ω")
     p.add_argument("--reference", default="first:test",
                    help="real images for the radio Fréchet distance of each ω's samples "
                         "(first:SPLIT, HDF5 store, FITS files or folder; 'none' to skip)")
-    p.add_argument("--steps", type=int, help="noise levels N (default: radiogen sample's)")
+    p.add_argument("--steps", type=COUNT, help="noise levels N (default: radiogen sample's)")
     p.add_argument("--sampler", help="ODE solver (default: radiogen sample's)")
     p.add_argument("--precision", default="fp32", choices=["auto", "fp32", "bf16", "fp16"],
                    help="network precision of the diffusion model")
-    p.add_argument("--batch-size", type=int, default=None,
+    p.add_argument("--batch-size", type=COUNT, default=None,
                    help="images per network batch of the diffusion model (default: radiogen "
                         "sample's)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--out", help="JSON file for the table")
     p.add_argument("--device", default="auto")
     p.add_argument("--no-progress", action="store_true")
@@ -99,12 +101,14 @@ def _register_train_guide(sub) -> None:
                                    "images it guided.",
                        formatter_class=HelpFormatter)
     p.add_argument("--out", required=True, help="model file to write (.safetensors)")
-    p.add_argument("--steps", type=int, default=2000)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
-    p.add_argument("--width", type=int, default=16,
+    p.add_argument("--steps", type=COUNT, default=2000, help="training steps (default %(default)s)")
+    p.add_argument("--batch-size", type=integer(2), default=64,
+                   help="images per step (default %(default)s)")
+    p.add_argument("--lr", type=POSITIVE, default=1e-3,
+                   help="Adam learning rate (default %(default)s)")
+    p.add_argument("--width", type=COUNT, default=16,
                    help="first-stage channels of its ResNet-18 layout (16: 0.7 M parameters)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run_train_guide)
 
@@ -112,8 +116,7 @@ def _register_train_guide(sub) -> None:
 def run_train_guide(args) -> int:
     from radiogen.training.noise_classifier import guide_classifier_config, train_noise_classifier
 
-    if args.steps < 1 or args.batch_size < 2 or args.width < 1:
-        raise CommandError("--steps and --width must be at least 1, --batch-size at least 2")
+    check_output_file(args.out)
     record = train_noise_classifier(args.out, guide_classifier_config(args.width), args.steps,
                                     args.batch_size, args.lr, seed=args.seed,
                                     progress=not args.no_progress)
@@ -127,6 +130,7 @@ def run_export(args) -> int:
 
     from radiogen.evaluation.classifier import load_classifier, save_classifier
 
+    check_output_file(args.out)
     model, record = load_classifier(args.weights)
     dtype = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": None}[args.dtype]
     path = save_classifier(model, args.out, record, dtype)
@@ -138,8 +142,7 @@ def run_train(args) -> int:
     from radiogen.evaluation.classifier import ClassifierConfig
     from radiogen.evaluation.training import TrainSettings, train_first_classifier
 
-    if args.epochs < 1 or args.batch_size < 2 or args.width < 1:
-        raise CommandError("--epochs and --width must be at least 1, --batch-size at least 2")
+    check_output_file(args.out)
     settings = TrainSettings(learning_rate=args.lr, batch_size=args.batch_size,
                              epochs=args.epochs, augment=not args.no_augment, seed=args.seed)
     result, tested = train_first_classifier(args.out, settings, ClassifierConfig(width=args.width),
@@ -174,6 +177,8 @@ def run_test(args) -> int:
     from radiogen.evaluation.classifier import classify, load_classifier
     from radiogen.evaluation.inputs import load_image_set
 
+    if args.out:
+        check_output_folder(args.out)
     model, _ = load_classifier(_weights(args), args.device)
     data = load_image_set(args.data)
     result = classify(model, data.images, data.require_labels("classifier test"),
@@ -195,8 +200,8 @@ def run_sweep(args) -> int:
     from radiogen.evaluation.classifier import load_classifier
     from radiogen.evaluation.sweep import guidance_sweep
 
-    if args.num < 1:
-        raise CommandError("--num must be at least 1")
+    if args.out:
+        check_output_file(args.out)
     classifier, _ = load_classifier(_weights(args), args.device)
     reference = None
     if args.reference.lower() != "none":

@@ -6,29 +6,31 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from radiogen.cli.checks import COUNT, POSITIVE, beam, check_output_file, integer, number
+
 __all__ = ["register"]
 
 def _selection_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("cut-outs and selection cuts (Section 3.1, Table 1)")
-    g.add_argument("--size", type=int, default=80,
+    g.add_argument("--size", type=integer(8, 4096), default=80,
                    help="cut-out side in pixels (default 80: 120″ at 1.5″/px)")
-    g.add_argument("--pixel-scale", type=float, metavar="ARCSEC",
+    g.add_argument("--pixel-scale", type=POSITIVE, metavar="ARCSEC",
                    help="required pixel scale; inputs with another are skipped "
                         "(default: that of the first input)")
-    g.add_argument("--beam", type=float, nargs="+", metavar="ARCSEC",
+    g.add_argument("--beam", type=number(), nargs="+", metavar="ARCSEC",
                    help="beam FWHM (BMAJ [BMIN [BPA°]]) for inputs whose headers have none")
-    g.add_argument("--frequency", type=float, metavar="HZ",
+    g.add_argument("--frequency", type=POSITIVE, metavar="HZ",
                    help="observing frequency for inputs whose headers have none")
-    g.add_argument("--snr-threshold", type=float, default=5.0,
+    g.add_argument("--snr-threshold", type=number(0), default=5.0,
                    help="keep images with S/N_σ ≥ this (Eq. 10; default 5)")
-    g.add_argument("--tau-start", type=float, default=5.0,
+    g.add_argument("--tau-start", type=number(0), default=5.0,
                    help="initial τ of the source region x > x̃ + τσ (Eq. 9; default 5)")
-    g.add_argument("--tau-step", type=float, default=0.5,
+    g.add_argument("--tau-step", type=POSITIVE, default=0.5,
                    help="step by which τ is lowered until a source region exists (default 0.5)")
     g.add_argument("--snr-on", choices=("minmax", "clipped", "raw"), default="minmax",
                    help="image S/N_σ is computed on: min-max scaled (default), negatives set "
                         "to 0, or as cut")
-    g.add_argument("--edge-fraction", type=float, default=0.8,
+    g.add_argument("--edge-fraction", type=number(0, 1, exclusive_minimum=True), default=0.8,
                    help="drop images whose border pixels exceed this × the maximum (default 0.8)")
     g.add_argument("--cut-order", nargs=4, metavar="CUT",
                    default=["broken", "snr", "edge", "incomplete"],
@@ -37,8 +39,8 @@ def _selection_args(p: argparse.ArgumentParser) -> None:
     r = p.add_argument_group("run")
     r.add_argument("--out", required=True, type=Path, help="the HDF5 store to write")
     r.add_argument("--overwrite", action="store_true", help="replace an existing store")
-    r.add_argument("--workers", type=int, help="worker processes (default: the CPU count)")
-    r.add_argument("--chunk-size", type=int, default=500,
+    r.add_argument("--workers", type=COUNT, help="worker processes (default: the CPU count)")
+    r.add_argument("--chunk-size", type=COUNT, default=500,
                    help="sources or files per unit of work (the unit of resuming; default 500)")
     r.add_argument("--no-resume", action="store_true",
                    help="discard the finished units of an interrupted run instead of reusing them")
@@ -50,22 +52,17 @@ def _settings(args, columns=None):
     from radiogen.data.pipeline import PipelineSettings
     from radiogen.data.selection import SelectionSettings
 
-    beam = None
-    if args.beam:
-        if len(args.beam) > 3:
-            raise ValueError("--beam takes BMAJ [BMIN [BPA]]")
-        bmaj = args.beam[0]
-        bmin = args.beam[1] if len(args.beam) > 1 else bmaj
-        beam = (bmaj, bmin, args.beam[2] if len(args.beam) > 2 else 0.0)
     selection = SelectionSettings(snr_threshold=args.snr_threshold, tau_start=args.tau_start,
                                   tau_step=args.tau_step, edge_fraction=args.edge_fraction,
                                   order=tuple(args.cut_order), snr_on=args.snr_on)
-    return PipelineSettings(size=args.size, pixel_scale_arcsec=args.pixel_scale, beam_arcsec=beam,
+    return PipelineSettings(size=args.size, pixel_scale_arcsec=args.pixel_scale,
+                            beam_arcsec=beam(args.beam),
                             frequency_hz=args.frequency, columns=columns or CatalogColumns(),
                             selection=selection, chunk_size=args.chunk_size)
 
 
 def _run_options(args) -> dict:
+    check_output_file(args.out)
     return dict(workers=args.workers, progress=not args.no_progress, resume=not args.no_resume,
                 overwrite=args.overwrite)
 
@@ -98,6 +95,7 @@ def _first(args) -> int:
     from radiogen.data.first import write_first_store
     from radiogen.data.store import describe_store, read_store
 
+    check_output_file(args.out)
     path = write_first_store(args.out, args.split, args.zip, overwrite=args.overwrite)
     print(describe_store(read_store(path)))
     print(f"written to {path}")
@@ -148,8 +146,10 @@ def register(subparsers) -> None:
         "cutouts", help="re-centred crops of a folder of per-source FITS cut-outs",
         description="Crop every FITS file of a folder (e.g. survey cut-out server downloads, "
                     "in Jy/beam) to the central size×size pixels, then apply the same selection "
-                    "cuts and preprocessing as 'radiogen data lotss'. Unreadable files are "
-                    "skipped and named in the report.")
+                    "cuts and preprocessing as 'radiogen data lotss'. Files that cannot be used "
+                    "(not FITS, no data, a cube, no celestial WCS, not in Jy/beam, smaller than "
+                    "--size, no finite pixel) are skipped and named with their reasons in the "
+                    "report; if none is usable, the error names each.")
     p.add_argument("--fits-dir", required=True, type=Path, help="folder of FITS cut-outs")
     _selection_args(p)
     p.set_defaults(func=_cutouts)
@@ -171,5 +171,5 @@ def register(subparsers) -> None:
                     "(Table 1), class counts or Box-Cox parameters, and histograms of the peak "
                     "flux (Jy/beam) and scaled flux.")
     p.add_argument("store", type=Path, help="an HDF5 store written by radiogen")
-    p.add_argument("--bins", type=int, default=20, help="histogram bins (default 20)")
+    p.add_argument("--bins", type=integer(1, 1000), default=20, help="histogram bins (default 20)")
     p.set_defaults(func=_info)

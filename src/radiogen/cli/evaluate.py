@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from radiogen.cli import CommandError
+from radiogen.cli.checks import COUNT, POSITIVE, SEED, beam, check_output_folder, number
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Show defaults, but not the empty ones (None, False) that say nothing."""
@@ -27,7 +29,10 @@ def register(subparsers) -> None:
                     "and A50%, the positive residual Δ+ against the scaled peak flux, classifier "
                     "accuracy and confusion matrices, a radio Fréchet distance, and a "
                     "memorisation check by SSIM. Writes report.json, report.md and figures/ "
-                    "into --out. Sections whose inputs are missing are reported as skipped.",
+                    "into --out. A section that cannot be computed (inputs missing, too few "
+                    "detections, ...) is reported as skipped with its reason and the others "
+                    "stand; PyBDSF's fits are kept in --out/pybdsf-cache/ and reused by a rerun "
+                    "on the same images with the same PyBDSF settings.",
         formatter_class=HelpFormatter)
     p.add_argument("--real", required=True, metavar="R",
                    help=f"real images (also the memorisation training set): {SETS_HELP}")
@@ -44,23 +49,25 @@ def register(subparsers) -> None:
                    help="real images not used in training, the memorisation baseline "
                         "(default: a random 10%% of --real, at most 1000)")
     p.add_argument("--no-pybdsf", action="store_true", help="skip the PyBDSF sections")
-    p.add_argument("--pybdsf-limit", type=int, metavar="N",
+    p.add_argument("--pybdsf-limit", type=COUNT, metavar="N",
                    help="run PyBDSF on at most N random images per set (about 1 s per image "
                         "and core)")
-    p.add_argument("--workers", type=int, help="PyBDSF processes (default: all cores)")
-    p.add_argument("--thresh-isl", type=float, default=3.0, help="PyBDSF island threshold (σ)")
-    p.add_argument("--thresh-pix", type=float, default=5.0, help="PyBDSF peak threshold (σ)")
-    p.add_argument("--noise-floor", type=float, default=1e-2,
+    p.add_argument("--workers", type=COUNT, help="PyBDSF processes (default: all cores)")
+    p.add_argument("--thresh-isl", type=POSITIVE, default=3.0, help="PyBDSF island threshold (σ)")
+    p.add_argument("--thresh-pix", type=POSITIVE, default=5.0, help="PyBDSF peak threshold (σ)")
+    p.add_argument("--noise-floor", type=number(0, 1), default=1e-2,
                    help="noise added before PyBDSF, relative to the image maximum")
-    p.add_argument("--pixel-scale", type=float, metavar="ARCSEC",
-                   help="pixel scale (default: from the real set, else 1.5)")
-    p.add_argument("--beam", type=float, nargs=3, metavar=("BMAJ", "BMIN", "BPA"),
+    p.add_argument("--pixel-scale", type=POSITIVE, metavar="ARCSEC",
+                   help="pixel scale (default: from the real set; without either, the PyBDSF "
+                        "sections are skipped)")
+    p.add_argument("--beam", type=number(), nargs=3, metavar=("BMAJ", "BMIN", "BPA"),
                    help="beam FWHM axes in arcsec and position angle in degrees "
-                        "(default: from the real set, else 6 6 0)")
+                        "(default: from the real set; without either, the PyBDSF sections are "
+                        "skipped)")
     p.add_argument("--no-memorisation", action="store_true", help="skip the SSIM search")
-    p.add_argument("-k", type=int, default=5, help="nearest training images kept per image")
+    p.add_argument("-k", type=COUNT, default=5, help="nearest training images kept per image")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    p.add_argument("--seed", type=int, default=0, help="seed of every random choice")
+    p.add_argument("--seed", type=SEED, default=0, help="seed of every random choice")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
@@ -71,7 +78,7 @@ def _pybdsf_overrides(args) -> dict:
     if args.pixel_scale is not None:
         overrides["pixel_scale_arcsec"] = args.pixel_scale
     if args.beam is not None:
-        overrides["beam_arcsec"] = tuple(args.beam)
+        overrides["beam_arcsec"] = beam(args.beam)
     return overrides
 
 
@@ -86,11 +93,11 @@ def _bundled_classifier() -> str | None:
 def run(args) -> int:
     from radiogen.evaluation.suite import EvaluationSettings, evaluate
 
-    for name in ("pybdsf_limit", "workers", "k"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            raise CommandError(f"--{name.replace('_', '-')} must be at least 1")
+    check_output_folder(args.out)
     classifier = None if args.no_classifier else args.classifier or _bundled_classifier()
+    if args.classifier and not args.no_classifier:
+        from radiogen.evaluation.classifier import load_classifier
+        load_classifier(args.classifier)          # a wrong file fails now, not after PyBDSF
     settings = EvaluationSettings(
         pybdsf=not args.no_pybdsf, pybdsf_settings=_pybdsf_overrides(args),
         pybdsf_limit=args.pybdsf_limit, workers=args.workers, classifier=classifier,
@@ -101,4 +108,8 @@ def run(args) -> int:
     print(f"report written to {args.out}/report.md (numbers in report.json)")
     for key in skipped:
         print(f"  skipped {key}: {results[key]['skipped']}")
-    return 0
+    failed = [k for k in skipped if "error" in results[k]]
+    if failed:
+        print(f"radiogen evaluate: error: {', '.join(failed)} failed (reasons above and in the "
+              "report); the other sections stand", file=sys.stderr)
+    return 1 if failed else 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from radiogen.cli.checks import check_output_file, check_output_folder, integer, number
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -27,9 +29,11 @@ def register(subparsers) -> None:
                     "fraction of the run's length; EDM2 finds 0.05–0.15 best) as model files "
                     "OUT/ema-<σ_rel>.safetensors, to sample and compare.")
     h.add_argument("run", help="run folder with ema-snapshots/")
-    h.add_argument("--sigma-rel", type=float, nargs="+", required=True,
+    h.add_argument("--sigma-rel", type=number(0, 0.288, exclusive_minimum=True), nargs="+",
+                   required=True,
                    help="relative EMA lengths to rebuild, e.g. 0.05 0.08 0.12")
-    h.add_argument("--step", type=int, help="rebuild as of this step (default: the newest snapshot)")
+    h.add_argument("--step", type=integer(0),
+                   help="rebuild as of this step (default: the newest snapshot)")
     h.add_argument("--out", required=True, help="folder for the model files")
     p.set_defaults(func=run)
 
@@ -38,12 +42,14 @@ def run(args) -> int:
     if getattr(args, "action", None) == "ema":
         from radiogen.api import posthoc_ema
         from radiogen.training.posthoc_ema import describe
+        check_output_folder(args.out)
         print(f"radiogen models: {describe(args.run)}")
         for path in posthoc_ema(args.run, args.sigma_rel, args.out, args.step):
             print(f"radiogen models: wrote {path}")
         return 0
     if getattr(args, "action", None) == "export":
         from radiogen.api import export_model
+        check_output_file(args.out)
         path = export_model(args.source, args.out, args.dtype, ema=not args.raw)
         print(f"radiogen models: wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
         return 0

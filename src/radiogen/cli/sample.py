@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from radiogen.cli import CommandError
+from radiogen.cli.checks import COUNT, POSITIVE, SEED, check_output_folder, number
 
 # The API's defaults, repeated here so that --help does not import torch (tested to agree).
 DEFAULT_SAMPLER, DEFAULT_STEPS = "dpmpp-2m", {"class": 10, "flux": 15}
@@ -34,20 +35,22 @@ def register(subparsers) -> None:
     p.add_argument("--class", dest="classes", nargs="+", metavar="CLASS",
                    help="class(es) for a class-conditioned model, by name (FRI FRII Compact Bent) "
                         "or index; -n images of each")
-    p.add_argument("--peak-flux", nargs="+", type=float, metavar="JY",
+    p.add_argument("--peak-flux", nargs="+", type=POSITIVE, metavar="JY",
                    help="peak flux(es) in Jy/beam for a flux-conditioned model, -n images of "
                         "each; without it the fluxes are drawn from the training distribution "
                         "(paper Section 6.1)")
-    p.add_argument("--ra", type=float, default=None, help="RA (deg) of the image centre in the "
-                                                          "WCS of flux-model FITS (default 180)")
-    p.add_argument("--dec", type=float, default=None, help="Dec (deg) of the image centre (default 45)")
-    p.add_argument("-n", "--num", type=int, default=16, help="images per class or per peak flux (default %(default)s)")
+    p.add_argument("--ra", type=number(0, 360), default=None,
+                   help="RA (deg) of the image centre in the WCS of flux-model FITS (default 180)")
+    p.add_argument("--dec", type=number(-90, 90), default=None,
+                   help="Dec (deg) of the image centre (default 45)")
+    p.add_argument("-n", "--num", type=COUNT, default=16,
+                   help="images per class or per peak flux (default %(default)s)")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--guidance", "-w", type=float, default=None,
+    p.add_argument("--guidance", "-w", type=number(0), default=None,
                    help="guidance strength ω (default: 0.75 for class models, 0.1 for flux "
                         "models, as in the paper; 0 for a consistency model distilled from a "
                         "guided teacher)")
-    p.add_argument("--steps", type=int, default=None,
+    p.add_argument("--steps", type=COUNT, default=None,
                    help=f"number of noise levels N (Eq. 25; default {DEFAULT_STEPS['class']} for "
                         f"class models, {DEFAULT_STEPS['flux']} for flux models, 2 for the "
                         "consistency sampler); Heun makes 2N − 1 network evaluations per image, "
@@ -56,7 +59,8 @@ def register(subparsers) -> None:
                    help="ODE solver: heun (paper Algorithm 1), euler, dpmpp-2m (DPM-Solver++(2M)) "
                         f"or ipndm (default {DEFAULT_SAMPLER}); consistency for a "
                         "consistency-tuned model (its default)")
-    p.add_argument("--guidance-interval", type=float, nargs=2, metavar=("SIGMA_LO", "SIGMA_HI"),
+    p.add_argument("--guidance-interval", type=number(0, allow_inf=True), nargs=2,
+                   metavar=("SIGMA_LO", "SIGMA_HI"),
                    help="guide only for SIGMA_LO < σ ≤ SIGMA_HI, conditional model elsewhere "
                         "(Kynkäänniemi et al. 2024; default for class models: "
                         f"{' '.join(map(str, DEFAULT_GUIDANCE_INTERVAL['class']))}, for flux "
@@ -65,7 +69,7 @@ def register(subparsers) -> None:
                    help="autoguidance (Karras et al. 2024): guide away from this weaker model of "
                         "the same data and context (bundled name, model file or run folder), "
                         "with strength --autoguidance, inside the guidance interval")
-    p.add_argument("--autoguidance", type=float, default=None, metavar="OMEGA_A",
+    p.add_argument("--autoguidance", type=number(0), default=None, metavar="OMEGA_A",
                    help="autoguidance strength ω_a: D + ω_a·(D − D_guide) (default 1 with "
                         "--guide-model; added to classifier-free guidance, -w 0 for autoguidance "
                         "alone)")
@@ -73,11 +77,12 @@ def register(subparsers) -> None:
                    help="classifier guidance (Dhariwal & Nichol 2021) by this noise-aware "
                         "classifier (`radiogen classifier train-guide`), with scale "
                         "--classifier-scale, inside the guidance interval")
-    p.add_argument("--classifier-scale", type=float, default=None, metavar="S",
+    p.add_argument("--classifier-scale", type=number(0), default=None, metavar="S",
                    help="classifier guidance scale s: D + s·σ²·∇ log p(c | x; σ) (default 1 with "
                         "--guide-classifier)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the first image; image k uses seed+k (default %(default)s)")
-    p.add_argument("--batch-size", type=int, default=None,
+    p.add_argument("--seed", type=SEED, default=0,
+                   help="seed of the first image; image k uses seed+k (default %(default)s)")
+    p.add_argument("--batch-size", type=COUNT, default=None,
                    help="images per network batch (default 8 on a CPU, where small batches run "
                         "fastest, 64 on a GPU)")
     p.add_argument("--format", choices=["cube", "files"], default="cube",
@@ -94,6 +99,7 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from radiogen import api, outputs
+    check_output_folder(args.out)
     try:
         model = api.load_model(args.checkpoint or args.model or api.DEFAULT_MODEL, args.device)
     except api.NoModelError as err:
@@ -169,6 +175,22 @@ def _extra_guidance(args) -> dict:
     return kw
 
 
+#: How far outside the training range of peak fluxes --peak-flux may lie (a factor): beyond it
+#: the model has seen nothing alike, and the value is more likely in the wrong unit.
+FLUX_MARGIN = 10.0
+
+
+def _check_flux_range(trained: tuple[float, float], fluxes) -> None:
+    lo, hi = trained[0] / FLUX_MARGIN, trained[1] * FLUX_MARGIN
+    for flux in fluxes:
+        if not lo <= flux <= hi:
+            raise CommandError(
+                f"--peak-flux {flux:g}: outside {lo:.3g}–{hi:.3g} Jy/beam, {FLUX_MARGIN:g}× "
+                f"beyond "
+                f"the peak fluxes this model was trained on ({trained[0]:.3g}–{trained[1]:.3g} "
+                f"Jy/beam); the option is in Jy/beam ({flux:g} mJy/beam is {flux / 1e3:g})")
+
+
 def _sample_flux(args, model, omega: float, kw: dict) -> int:
     """Flux-conditioned sampling: images restored to Jy/beam, one FITS file each."""
     from radiogen import api, outputs
@@ -176,8 +198,7 @@ def _sample_flux(args, model, omega: float, kw: dict) -> int:
     if args.classes:
         raise CommandError("this model is flux-conditioned: give --peak-flux, not --class")
     if args.peak_flux:
-        if min(args.peak_flux) <= 0:
-            raise CommandError("--peak-flux values must be positive (Jy/beam)")
+        _check_flux_range(api.flux_range(model), args.peak_flux)
         scaled = np.repeat(api.flux_context(model, args.peak_flux), args.num)
     else:
         scaled = api.draw_flux_context(model, args.num, args.seed)

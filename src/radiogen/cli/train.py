@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from radiogen.cli.checks import COUNT, POSITIVE, check_output_folder
 from radiogen.config import Config, list_presets, load_preset
 
 
@@ -32,8 +33,8 @@ def register(subparsers) -> None:
                         "fine-tune; shorthand for --set training.init_from=WEIGHTS")
     p.add_argument("--resume", action="store_true",
                    help="continue from the newest checkpoint in --out, exactly where it stopped")
-    p.add_argument("--max-steps", type=int, help="stop after this many steps of this call")
-    p.add_argument("--max-minutes", type=float,
+    p.add_argument("--max-steps", type=COUNT, help="stop after this many steps of this call")
+    p.add_argument("--max-minutes", type=POSITIVE,
                    help="stop cleanly, with a checkpoint written, at the first step that ends "
                         "after this many minutes of wall-clock time (resume later with --resume)")
     p.add_argument("--device", default="auto", help="auto (default: a GPU if there is one), cpu or cuda")
@@ -59,9 +60,7 @@ def run(args) -> int:
     if args.print_config:
         print(cfg.to_json())
         return 0
-    for option, value in (("--max-steps", args.max_steps), ("--max-minutes", args.max_minutes)):
-        if value is not None and value <= 0:
-            raise ValueError(f"{option} must be positive, not {value}")
+    check_output_folder(args.out)
     ckpt = api.train(cfg, args.out, resume=args.resume, device=args.device,
                      progress=not args.no_progress, max_steps=args.max_steps,
                      max_minutes=args.max_minutes)

@@ -20,7 +20,7 @@ from astropy.nddata import Cutout2D
 from astropy.table import Table
 from astropy.units import UnitsWarning
 
-from radiogen.data.fits_io import FitsImage, read_fits_image
+from radiogen.data.fits_io import FitsImage, FitsReadError, read_fits_image
 
 __all__ = ["CatalogColumns", "Sources", "Cutout", "MosaicInfo", "FITS_SUFFIXES", "read_catalog",
            "mosaic_ids", "scan_mosaic", "assign_sources", "cutout", "cutout_from_file",
@@ -214,9 +214,17 @@ def cutout(image: FitsImage, x: float, y: float, size: int) -> Cutout:
 
 def cutout_from_file(path: str | os.PathLike, size: int) -> tuple[Cutout, FitsImage]:
     """Re-centred crop of a per-source FITS file: ``size``×``size`` pixels around the image
-    centre (where cut-out servers put the requested position). Raises FitsReadError."""
+    centre (where cut-out servers put the requested position).
+
+    Raises FitsReadError for a file :func:`read_fits_image` refuses, an image smaller than
+    the crop, or one without a single finite pixel (images with some NaN pixels are judged
+    by the selection cuts)."""
     image = read_fits_image(path)
     ny, nx = image.data.shape
+    if ny < size or nx < size:
+        raise FitsReadError(path, f"too small: {nx}×{ny} pixels, the cut-outs are {size}×{size}")
+    if not np.isfinite(image.data).any():
+        raise FitsReadError(path, "no finite pixel (all NaN, blank or infinite)")
     return cutout(image, (nx - 1) / 2, (ny - 1) / 2, size), image
 
 

@@ -174,7 +174,11 @@ def _image_hdu(hdul: fits.HDUList, path):
     for hdu in hdul:
         if hdu.is_image and hdu.header.get("NAXIS", 0) >= 2:
             return hdu
-    raise FitsReadError(path, "no image HDU with two or more axes")
+    naxis = hdul[0].header.get("NAXIS", 0)
+    if naxis == 0:
+        raise FitsReadError(path, "no data in the primary HDU and no image extension")
+    raise FitsReadError(path, f"no image: the primary HDU holds a {naxis}-d array and no "
+                              "extension an image")
 
 
 def _celestial_wcs(header: fits.Header, path) -> tuple[WCS, list[str]]:

@@ -243,6 +243,11 @@ def _geometry(first, settings: PipelineSettings, notes: list) -> dict:
             "frequency": first.frequency_hz or settings.frequency_hz}
 
 
+def _list_rejected(rejected) -> str:
+    """Every rejected file with its own reason, on one line."""
+    return "; ".join(f"{name}: {reason}" for name, reason in rejected)
+
+
 def _chunks(n: int, size: int):
     return [slice(i, min(i + size, n)) for i in range(0, n, size)]
 
@@ -293,8 +298,7 @@ def build_lotss_store(mosaics_dir, catalog, out, settings: PipelineSettings = Pi
             continue
         mosaics.append(info)
     if not mosaics:
-        reasons = "; ".join(f"{n}: {r}" for n, r in skipped[:3])
-        raise ValueError(f"{mosaics_dir}: no usable mosaic ({reasons})")
+        raise ValueError(f"{mosaics_dir}: no usable mosaic ({_list_rejected(skipped)})")
     index, x, y = assign_sources(sources, mosaics)
     if not (index >= 0).any():
         raise ValueError(f"none of the {len(sources)} sources of {catalog} lies inside the "
@@ -334,16 +338,16 @@ def build_cutout_store(fits_dir, out, settings: PipelineSettings = PipelineSetti
     """
     out, parts_dir = _prepare_output(out, overwrite, resume)
     files = list_fits_files(fits_dir)
-    first, errors = None, []
-    for path in files:  # the first readable file sets the pixel scale, beam and frequency
+    first, rejected = None, []
+    for path in files:  # the first usable file sets the pixel scale, beam and frequency
         try:
-            first = read_fits_image(path)
+            first = cutout_from_file(path, settings.size)[1]
             break
         except FitsReadError as err:
-            errors.append(str(err))
+            rejected.append([path.name, err.problem])
     if first is None:
-        raise ValueError(f"{fits_dir}: none of the {len(files)} FITS files is readable "
-                         f"(first: {errors[0]})")
+        raise ValueError(f"{fits_dir}: none of the {len(files)} FITS files is usable "
+                         f"({_list_rejected(rejected)})")
     notes = []
     geometry = _geometry(first, settings, notes)
     beam = geometry["beam"]
@@ -355,7 +359,7 @@ def build_cutout_store(fits_dir, out, settings: PipelineSettings = PipelineSetti
     report, kept = _assemble(results, settings.selection.order, [], notes)
     if report.n_cutouts == 0:
         shutil.rmtree(parts_dir, ignore_errors=True)
-        raise ValueError(f"{fits_dir}: none of the {len(files)} FITS files could be used "
-                         f"(first: {report.skipped_files[0][0]}: {report.skipped_files[0][1]})")
+        raise ValueError(f"{fits_dir}: none of the {len(files)} FITS files is usable "
+                         f"({_list_rejected(report.skipped_files)})")
     inputs = {"fits_dir": str(fits_dir), "n_files": len(files)}
     return _write(out, parts_dir, report, kept, geometry, settings, inputs)

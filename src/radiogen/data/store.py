@@ -30,7 +30,7 @@ import numpy as np
 from radiogen import __version__
 from radiogen.atomic import atomic_path
 
-__all__ = ["Store", "write_store", "read_store", "describe_store"]
+__all__ = ["Store", "write_store", "read_store", "store_image_shape", "describe_store"]
 
 
 @dataclass
@@ -127,6 +127,20 @@ def read_store(path: str | os.PathLike) -> Store:
                 value = [str(v) for v in value]
             attrs[key] = value
     return Store(images, columns, attrs)
+
+
+def store_image_shape(path: str | os.PathLike) -> tuple[int, ...]:
+    """The shape (N, H, W) of a store's images, read without loading them."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such store file")
+    try:
+        with h5py.File(path, "r") as f:
+            if "images" not in f:
+                raise ValueError(f"{path}: not a radiogen store (no /images dataset)")
+            return tuple(f["images"].shape)
+    except OSError as err:
+        raise ValueError(f"{path}: not an HDF5 file ({err})") from None
 
 
 def _histogram_lines(values: np.ndarray, bins: int, log: bool = False, width: int = 40) -> list[str]:

@@ -205,5 +205,9 @@ def load_classifier(path: str | os.PathLike, device="cpu") -> tuple[RadioClassif
     if json.loads(metadata["classes"]) != list(CLASSES):
         raise ValueError(f"{path}: trained for classes {metadata['classes']}, not {CLASSES}")
     model = RadioClassifier(ClassifierConfig(**json.loads(metadata["config"])))
-    model.load_state_dict(load_file(str(path)))
+    try:
+        model.load_state_dict(load_file(str(path)))
+    except RuntimeError as err:
+        raise ValueError(f"{path}: weights that do not fit the classifier its metadata "
+                         f"describes ({' '.join(str(err).split())[:200]})") from None
     return model.eval().to(resolve_device(device)), json.loads(metadata.get("record", "{}"))

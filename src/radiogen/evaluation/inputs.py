@@ -210,22 +210,23 @@ def _load_store(path: Path) -> ImageSet:
 def _load_fits_files(paths: list[Path], source: str) -> ImageSet:
     if not paths:
         raise ValueError(f"{source}: no FITS files (*.fits, *.fit, *.fits.gz) found")
-    images, labels, fluxes, names, attrs = [], [], [], [], {}
+    images, labels, fluxes, names, attrs, rejected = [], [], [], [], {}, []
     for path in paths:
-        data, header, table_labels = _read_fits(path)
-        cube = data if data.ndim == 3 else data[None]
-        images.extend(_fits_to_unit(cube, header, path))
-        if table_labels is not None:
-            if len(table_labels) != len(cube):
-                raise ValueError(f"{path}: {len(table_labels)} labels for {len(cube)} images")
-            labels.extend(_class_index(v, path) for v in table_labels)
-        else:
-            labels.extend([_class_index(header.get(FITS_CLASS_KEY), path)] * len(cube))
+        try:
+            cube, file_labels, header = _read_fits_images(path)
+        except ValueError as err:
+            rejected.append(f"{path.name}: {str(err).removeprefix(f'{path}: ')}")
+            continue
+        images.extend(cube)
+        labels.extend(file_labels)
         flux = header.get(FITS_FLUX_KEY)
         fluxes.extend([None if flux is None else float(flux)] * len(cube))
         names.extend([path.name] if len(cube) == 1 else
                      [f"{path.name}[{i}]" for i in range(len(cube))])
         attrs = attrs or _fits_attrs(header)
+    if rejected:
+        raise ValueError(f"{source}: {len(rejected)} of {len(paths)} FITS files cannot be used: "
+                         + "; ".join(rejected))
     shapes = {im.shape for im in images}
     if len(shapes) > 1:
         raise ValueError(f"{source}: FITS images of different sizes {sorted(shapes)}")
@@ -233,19 +234,35 @@ def _load_fits_files(paths: list[Path], source: str) -> ImageSet:
                      _all_or_none(fluxes, source, FITS_FLUX_KEY), names, source, attrs)
 
 
+def _read_fits_images(path: Path):
+    """(images in [0, 1], one class label or None per image, header) of one file."""
+    data, header, table_labels = _read_fits(path)
+    cube = data if data.ndim == 3 else data[None]
+    images = _fits_to_unit(cube, header, path)
+    if table_labels is not None:
+        if len(table_labels) != len(cube):
+            raise ValueError(f"{path}: {len(table_labels)} labels for {len(cube)} images")
+        return images, [_class_index(v, path) for v in table_labels], header
+    return images, [_class_index(header.get(FITS_CLASS_KEY), path)] * len(cube), header
+
+
 def _read_fits(path: Path):
     from astropy.io import fits
 
     try:
-        with fits.open(path, memmap=False) as hdul:
+        # our own handle, closed whatever astropy raises (it leaks its own on some bad files)
+        with open(path, "rb") as handle, fits.open(handle, memmap=False) as hdul:
             hdu = next((h for h in hdul if h.data is not None and h.is_image), None)
             if hdu is None:
                 raise ValueError(f"{path}: no image data in any HDU")
             data, header = np.asarray(hdu.data, dtype=np.float64), hdu.header.copy()
             table = hdul["LABELS"].data if "LABELS" in hdul else None
             table_labels = None if table is None else [str(v).strip() for v in table["LABEL"]]
-    except OSError as err:
-        raise ValueError(f"{path}: not a readable FITS file ({err})") from None
+    except ValueError:
+        raise
+    except Exception as err:  # OSError, TypeError, KeyError… for content that is not FITS
+        raise ValueError(f"{path}: not a readable FITS file ({' '.join(str(err).split())})") \
+            from None
     data = data.reshape([n for i, n in enumerate(data.shape) if n > 1 or i >= data.ndim - 2])
     if data.ndim not in (2, 3):
         raise ValueError(f"{path}: expected an image (H, W) or a cube (N, H, W), "

@@ -20,15 +20,17 @@ used for every image instead, chosen for 80×80 min-max scaled cut-outs:
   background noise in scaled images; model flux and A50% of FIRST images change by a few
   percent between floors of 3e-3 and 1e-2, while the fit is twice as fast at 1e-2. Δ+ uses the
   image without it.
-- beam and pixel scale from the image set (store attributes or FITS header), LOFAR's 6″ beam at
-  1.5″/px when unknown;
+- beam and pixel scale from the image set (store attributes or FITS header) or given
+  explicitly; ``radiogen evaluate`` skips the PyBDSF sections, saying why, when neither gives
+  them (the class defaults, LOFAR's 6″ beam at 1.5″/px, are for direct calls);
 - ``timeout_s=60``: an image that keeps PyBDSF busy longer (noise-like images can take minutes)
   is stopped and counted as failed.
 
-PyBDSF runs in worker processes (spawned, one temporary directory per task, removed
-afterwards, its console output and warnings silenced there), so its logs and prints never reach
-the user's folders or terminal. An image where it fails or finds no source is counted with its
-reason and left out of the distributions; the run goes on.
+PyBDSF runs in worker processes (spawned, one temporary directory per task, removed afterwards,
+its console output and warnings silenced there), so its logs and prints never reach the user's
+folders or terminal. An image where it fails or finds no source is counted with its reason and
+left out of the distributions; the run goes on. Finished fits are kept in a cache folder
+(:mod:`radiogen.evaluation.pybdsf_cache`) when one is given, so that no image is fitted twice.
 """
 
 from __future__ import annotations
@@ -56,6 +58,15 @@ __all__ = [
     "positive_residual",
     "run_pybdsf",
 ]
+
+
+def _known(attrs: dict, key: str, positive: bool = True) -> float | None:
+    """A finite (and, where ``positive``, positive) number from ``attrs``, else None."""
+    try:
+        value = float(attrs[key])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) and (value > 0 or not positive) else None
 
 
 @dataclass(frozen=True)
@@ -97,15 +108,27 @@ class PyBDSFSettings:
     @classmethod
     def for_images(cls, attrs: dict, **overrides) -> "PyBDSFSettings":
         """Settings with the beam, pixel scale and frequency of an image set's ``attrs`` where
-        known."""
+        known (NaN, zero or missing values are unknown: the defaults stand in)."""
         base = cls()
-        beam = (attrs.get("beam_bmaj_arcsec", base.beam_arcsec[0]),
-                attrs.get("beam_bmin_arcsec", attrs.get("beam_bmaj_arcsec", base.beam_arcsec[1])),
-                attrs.get("beam_bpa_deg", base.beam_arcsec[2]))
-        values = {"pixel_scale_arcsec": attrs.get("pixel_scale_arcsec", base.pixel_scale_arcsec),
-                  "beam_arcsec": tuple(float(b) for b in beam),
-                  "frequency_hz": float(attrs.get("frequency_hz", base.frequency_hz))}
+        bmaj = _known(attrs, "beam_bmaj_arcsec")
+        beam = base.beam_arcsec if bmaj is None else (
+            bmaj, _known(attrs, "beam_bmin_arcsec") or bmaj,
+            _known(attrs, "beam_bpa_deg", positive=False) or 0.0)
+        values = {"pixel_scale_arcsec": _known(attrs, "pixel_scale_arcsec")
+                  or base.pixel_scale_arcsec, "beam_arcsec": beam,
+                  "frequency_hz": _known(attrs, "frequency_hz") or base.frequency_hz}
         return cls(**{**values, **overrides})
+
+    @staticmethod
+    def unknown_geometry(attrs: dict, overrides: dict) -> list[str]:
+        """What PyBDSF needs that neither ``attrs`` nor ``overrides`` give: the beam, the pixel
+        scale (each with the option that gives it)."""
+        missing = []
+        if "beam_arcsec" not in overrides and _known(attrs, "beam_bmaj_arcsec") is None:
+            missing.append("beam (--beam BMAJ BMIN BPA)")
+        if "pixel_scale_arcsec" not in overrides and _known(attrs, "pixel_scale_arcsec") is None:
+            missing.append("pixel scale (--pixel-scale)")
+        return missing
 
     def bdsf_options(self) -> dict:
         """Keyword arguments of ``bdsf.process_image``."""
@@ -276,10 +299,9 @@ def _fit_one(image: np.ndarray, settings: PyBDSFSettings, seed: int, workdir: st
     return np.asarray(result.model_gaus_arr, dtype=np.float32), n_gaussians, None
 
 
-def _fit_chunk(images: np.ndarray, indices: list[int], settings: PyBDSFSettings, seed: int):
+def _fit_chunk(images: np.ndarray, seeds: list[int], settings: PyBDSFSettings):
     with tempfile.TemporaryDirectory(prefix="radiogen-pybdsf-") as workdir:
-        return indices, [_fit_one(img, settings, seed + i, workdir)
-                         for img, i in zip(images, indices)]
+        return [_fit_one(img, settings, seed, workdir) for img, seed in zip(images, seeds)]
 
 
 def _silence_worker() -> None:
@@ -293,7 +315,7 @@ def _silence_worker() -> None:
 
 def run_pybdsf(images: np.ndarray, settings: PyBDSFSettings | None = None,
                workers: int | None = None, chunk_size: int = 8, seed: int = 0,
-               progress: bool = True, desc: str = "PyBDSF") -> SourceModels:
+               progress: bool = True, desc: str = "PyBDSF", cache_dir=None) -> SourceModels:
     """Fit a PyBDSF source model to every image, in parallel processes.
 
     Parameters
@@ -307,9 +329,14 @@ def run_pybdsf(images: np.ndarray, settings: PyBDSFSettings | None = None,
     chunk_size : int
         Images per task.
     seed : int
-        Image i gets noise-floor seed ``seed + i``: results do not depend on ``workers``.
+        With the image's pixels, the seed of its noise floor
+        (:func:`~radiogen.evaluation.pybdsf_cache.noise_seed`): results depend neither on
+        ``workers`` nor on the image's place in ``images``.
     progress : bool
         Show a progress bar.
+    cache_dir : path, optional
+        Keep every finished fit here and reuse those of an earlier run with the same settings
+        and seed (:class:`~radiogen.evaluation.pybdsf_cache.FitCache`).
 
     Raises
     ------
@@ -321,27 +348,43 @@ def run_pybdsf(images: np.ndarray, settings: PyBDSFSettings | None = None,
     Workers are spawned processes, so a script that calls this at import level needs the
     usual ``if __name__ == "__main__":`` guard (the ``radiogen`` command has it).
     """
+    from radiogen.evaluation.pybdsf_cache import FitCache, image_digest, noise_seed
+
     if not bdsf_available():
         raise ImportError("PyBDSF is not installed: pip install bdsf (or radiogen[eval])")
     settings = settings or PyBDSFSettings()
     images = np.asarray(images, dtype=np.float32)
-    n = len(images)
-    models = np.zeros_like(images)
-    n_gaussians = np.zeros(n, dtype=np.int64)
-    failures: dict[int, str] = {}
-    workers = max(1, min(workers or os.cpu_count() or 1, math.ceil(n / chunk_size)))
+    digests = [image_digest(image) for image in images]
+    cache = FitCache(cache_dir, settings, seed)
+    done = cache.load()
+    first = {d: i for i, d in reversed(list(enumerate(digests)))}     # one fit per distinct image
+    pending = sorted(i for d, i in first.items() if d not in done)
+    chunks = [pending[i:i + chunk_size] for i in range(0, len(pending), chunk_size)]
+    workers = max(1, min(workers or os.cpu_count() or 1, len(chunks)))
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_silence_worker) as pool, \
-            tqdm(total=n, desc=desc, unit="img", disable=not progress) as bar:
-        tasks = [pool.submit(_fit_chunk, images[i:i + chunk_size],
-                             list(range(i, min(i + chunk_size, n))), settings, seed)
-                 for i in range(0, n, chunk_size)]
+    with contextlib.ExitStack() as stack:
+        bar = stack.enter_context(tqdm(total=len(pending), desc=desc, unit="img",
+                                       disable=not progress))
+        pool = stack.enter_context(ProcessPoolExecutor(
+            workers, mp_context=context, initializer=_silence_worker)) if chunks else None
+        tasks = {pool.submit(_fit_chunk, images[chunk],
+                             [noise_seed(digests[i], seed) for i in chunk], settings): chunk
+                 for chunk in chunks}
         for task in as_completed(tasks):
-            indices, results = task.result()
-            for i, (model, count, reason) in zip(indices, results):
-                if reason is not None:
-                    failures[i] = reason
-                elif model is not None:
-                    models[i], n_gaussians[i] = model, count
-            bar.update(len(indices))
+            chunk, fits = tasks[task], task.result()
+            cache.save([digests[i] for i in chunk], fits, images.shape[1:])
+            done.update((digests[i], fit) for i, fit in zip(chunk, fits))
+            bar.update(len(chunk))
+    return _assemble(images.shape, [done[d] for d in digests], settings)
+
+
+def _assemble(shape, fits: list, settings: PyBDSFSettings) -> SourceModels:
+    models = np.zeros(shape, dtype=np.float32)
+    n_gaussians = np.zeros(shape[0], dtype=np.int64)
+    failures: dict[int, str] = {}
+    for i, (model, count, reason) in enumerate(fits):
+        if reason is not None:
+            failures[i] = reason
+        elif model is not None:
+            models[i], n_gaussians[i] = model, count
     return SourceModels(models, n_gaussians, failures, settings)

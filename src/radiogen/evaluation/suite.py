@@ -1,11 +1,14 @@
 """``radiogen evaluate``: every metric of Sections 5–6 and Appendix A, from two image sets to a report.
 
 Sections, each independent (a section that cannot run is recorded as skipped with its reason,
-never filled with a made-up number):
+never filled with a made-up number, and the others stand; the report is rewritten after every
+section, and PyBDSF's fits are kept for the next run):
 
 ``image_statistics``   pixel, mean and standard-deviation distributions (always);
-``sources``            PyBDSF model flux and A50% distributions (needs ``bdsf``);
-``flux_conditioning``  Δ+ against f̂_scaled (needs PyBDSF and scaled fluxes in both sets);
+``sources``            PyBDSF model flux and A50% distributions (needs ``bdsf``, and the beam and
+                       pixel scale from the real set or the settings);
+``flux_conditioning``  Δ+ against f̂_scaled (needs PyBDSF, scaled fluxes in both sets and at
+                       least 3 images with fitted sources in each);
 ``classification``     accuracy and confusion matrices (needs classifier weights and labels);
 ``frechet``            radio Fréchet distance with a real-vs-real baseline (needs weights);
 ``memorisation``       best-match SSIM of generated and held-out real images (always).
@@ -101,11 +104,16 @@ def _image_statistics(real: ImageSet, gen: ImageSet, out: Path, s: EvaluationSet
     return {**result, "figures": figures}
 
 
-def _fit_sources(sets: dict, s: EvaluationSettings) -> dict:
+def _fit_sources(sets: dict, s: EvaluationSettings, cache_dir: Path) -> dict:
     if not s.pybdsf:
         raise SectionSkipped("PyBDSF disabled (--no-pybdsf)")
     if not bdsf_available():
         raise SectionSkipped("PyBDSF is not installed: pip install bdsf (or radiogen[eval])")
+    missing = PyBDSFSettings.unknown_geometry(sets["real"].attrs, s.pybdsf_settings)
+    if missing:
+        raise SectionSkipped(f"the real set ({sets['real'].source}) records no "
+                             f"{' and no '.join(missing)}, which PyBDSF's fits and the "
+                             "beam-area fluxes need")
     rng = np.random.default_rng(s.seed)
     settings = PyBDSFSettings.for_images(sets["real"].attrs, **s.pybdsf_settings)
     chosen = {}
@@ -116,7 +124,7 @@ def _fit_sources(sets: dict, s: EvaluationSettings) -> dict:
         chosen[name] = images.subset(index)
     # one pool for both sets: the workers start once and stay busy
     models = run_pybdsf(np.concatenate([c.images for c in chosen.values()]), settings,
-                        s.workers, seed=s.seed, progress=s.progress)
+                        s.workers, seed=s.seed, progress=s.progress, cache_dir=cache_dir)
     fits, start = {}, 0
     for name, images in chosen.items():
         fits[name] = (images, models.select(slice(start, start + len(images))))
@@ -152,6 +160,9 @@ def _flux_conditioning(fits: dict, out: Path) -> dict:
         if images.scaled_flux is None:
             raise SectionSkipped(f"the {name} set ({images.source}) has no scaled peak flux")
         ok = models.fitted
+        if ok.sum() < 3:
+            raise SectionSkipped(f"PyBDSF fitted a source in {ok.sum()} of the {len(ok)} {name} "
+                                 "images; a rank correlation needs at least 3")
         delta = positive_residual(images.images[ok], models.model_images[ok])  # Eq. (26)
         result[name] = rank_correlation(images.scaled_flux[ok], delta)
         points[name] = (images.scaled_flux[ok], delta, colour)
@@ -245,11 +256,45 @@ def _memorisation(real: ImageSet, gen: ImageSet, held_out: ImageSet | None, out:
             "notes": [note], "figures": figures}
 
 
-def _run(results: dict, key: str, fn, *args) -> None:
-    try:
-        results[key] = fn(*args)
-    except SectionSkipped as reason:
-        results[key] = {"skipped": str(reason)}
+#: The sections in report order.
+SECTIONS = ("image_statistics", "sources", "flux_conditioning", "classification", "frechet",
+            "memorisation")
+#: Where PyBDSF's finished fits are kept, inside the report folder.
+PYBDSF_CACHE = "pybdsf-cache"
+
+
+class _Report:
+    """The report folder, rewritten (atomically) after every section, so that finished
+    sections are on disk whatever happens to the ones after them."""
+
+    def __init__(self, out: Path, results: dict, title: str):
+        self.out, self.results, self.title = out, results, title
+        for key in SECTIONS:
+            results[key] = {"skipped": "not computed: the run stopped before this section"}
+
+    @staticmethod
+    def attempt(fn, *args) -> tuple:
+        """(value, None), or (None, what the report says instead) when ``fn`` cannot be
+        computed: skipped with its reason (``error`` names an unexpected failure's type)."""
+        try:
+            return fn(*args), None
+        except SectionSkipped as reason:
+            return None, {"skipped": str(reason)}
+        except ValueError as err:
+            return None, {"skipped": f"cannot be computed: {err}"}
+        except Exception as err:  # noqa: BLE001 - the report stands; the error is recorded
+            return None, {"skipped": f"failed: {type(err).__name__}: {err}",
+                          "error": type(err).__name__}
+
+    def run(self, key: str, fn, *args) -> None:
+        """Compute one section (or record why not), then rewrite the report."""
+        value, instead = self.attempt(fn, *args)
+        self.results[key] = instead or value
+        self.write()
+
+    def write(self) -> None:
+        write_json(self.results, self.out / "report.json")
+        write_markdown(self.results, self.out / "report.md", self.title)
 
 
 def evaluate(real: ImageSet | str, generated: ImageSet | str, out: str | os.PathLike,
@@ -263,7 +308,10 @@ def evaluate(real: ImageSet | str, generated: ImageSet | str, out: str | os.Path
         Image sets, or specifications for :func:`~radiogen.evaluation.inputs.load_image_set`.
         ``real`` is also the training set of the memorisation check.
     out : path
-        Report folder: ``report.json``, ``report.md`` and ``figures/``.
+        Report folder: ``report.json``, ``report.md``, ``figures/`` and ``pybdsf-cache/``
+        (PyBDSF's fits, reused by a later run on the same images with the same PyBDSF
+        settings). The report is rewritten after each section: a section that cannot be
+        computed is recorded as skipped with its reason, and the others stand.
     settings : EvaluationSettings, optional
     held_out : ImageSet or str, optional
         Real images not used for training, the memorisation baseline.
@@ -282,17 +330,19 @@ def evaluate(real: ImageSet | str, generated: ImageSet | str, out: str | os.Path
     results = {"inputs": {"real": real.source, "n_real": len(real),
                           "generated": generated.source, "n_generated": len(generated),
                           "image_size": list(real.shape), "settings": asdict(s)}}
-    _run(results, "image_statistics", _image_statistics, real, generated, figures, s)
-    try:
-        fits = _fit_sources({"real": real, "generated": generated}, s)
-        _run(results, "sources", _sources, fits, figures, s)
-        _run(results, "flux_conditioning", _flux_conditioning, fits, figures)
-    except SectionSkipped as reason:
-        results["sources"] = results["flux_conditioning"] = {"skipped": str(reason)}
-    _run(results, "classification", _classification, real, generated, figures, s)
-    _run(results, "frechet", _frechet, real, generated, s)
-    _run(results, "memorisation", _memorisation, real, generated, held_out, figures, s)
-    write_json(results, out / "report.json")
-    write_markdown(results, out / "report.md",
-                   f"radiogen evaluation: {generated.source} against {real.source}")
+    report = _Report(out, results, f"radiogen evaluation: {generated.source} against {real.source}")
+    report.run("image_statistics", _image_statistics, real, generated, figures, s)
+    fits, instead = report.attempt(_fit_sources, {"real": real, "generated": generated}, s,
+                                   out / PYBDSF_CACHE)
+    if instead:
+        results["sources"] = instead
+        results["flux_conditioning"] = {**instead, "skipped": f"no PyBDSF fits: "
+                                                              f"{instead['skipped']}"}
+        report.write()
+    else:
+        report.run("sources", _sources, fits, figures, s)
+        report.run("flux_conditioning", _flux_conditioning, fits, figures)
+    report.run("classification", _classification, real, generated, figures, s)
+    report.run("frechet", _frechet, real, generated, s)
+    report.run("memorisation", _memorisation, real, generated, held_out, figures, s)
     return results
