@@ -236,7 +236,10 @@ def main(argv=None) -> int:
     write_json(out / "report.json", report)
     report["output"] = files_report(out)
     write_json(out / "report.json", report)
-    print(summary(report))
+    try:
+        print(summary(report))
+    except Exception:                         # the report is written; the console is a bonus
+        traceback.print_exc()
     return 0 if all(s["status"] == "ok" for s in report["steps"].values()) else 1
 
 
