@@ -1,12 +1,14 @@
 """Writing generated images: FITS (a cube or one file per image, with a header that says how
-they were made), a PNG grid for a quick look, and NumPy / HDF5 files for bulk use."""
+they were made), a PNG grid for a quick look, and NumPy / HDF5 files for bulk use.
+
+astropy is imported by the FITS writers only, so that the PNG grid works where it is missing
+(the GPU image of scripts/gpu_oneshot.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
-from astropy.io import fits
 
 from radiogen import __version__
 from radiogen.atomic import atomic_path
@@ -57,6 +59,7 @@ def guidance_cards(guide_model=None, autoguidance: float = 0.0, guide_classifier
 
 def write_fits_cube(path, images: np.ndarray, cards: list[tuple], labels=None) -> Path:
     """All images in one FITS cube (NAXIS3 = image index); per-image labels in a table HDU."""
+    from astropy.io import fits
     hdu = fits.PrimaryHDU(images.astype(np.float32))
     for card in cards:
         hdu.header[card[0]] = card[1:]
@@ -73,6 +76,7 @@ def write_fits_cube(path, images: np.ndarray, cards: list[tuple], labels=None) -
 def write_fits_images(folder, images: np.ndarray, cards: list[tuple], labels=None,
                       prefix: str = "sample", first_seed: int = 0) -> list[Path]:
     """One FITS file per image, each with its own SEED (and CLASS) card."""
+    from astropy.io import fits
     folder = Path(folder)
     paths = []
     for k, image in enumerate(images):

@@ -71,7 +71,9 @@ class PowerEMA:
 
 
 def _lerp(average: nn.Module, model: nn.Module, weight: float) -> None:
-    for p_avg, p in zip(average.parameters(), model.parameters()):
-        p_avg.lerp_(p.detach(), weight)
+    # one fused call for all parameters: on a GPU, one launch per tensor would cost more than
+    # the arithmetic (the CPU runs the same per-tensor lerp either way)
+    torch._foreach_lerp_([p for p in average.parameters()],
+                         [p.detach() for p in model.parameters()], weight)
     for b_avg, b in zip(average.buffers(), model.buffers()):
         b_avg.copy_(b)
