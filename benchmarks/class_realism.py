@@ -13,7 +13,7 @@ not report the result; report the final choice against ``first:test`` with both 
     python benchmarks/class_realism.py --n 500 --seed-sets 0 1000000 \\
         --setting shipped:model=first-class \\
         --setting new:model=runs/first-patch/ema.safetensors,guide_model=runs/early.safetensors,autoguidance=0.5 \\
-        --classifier first-morphology --classifier runs/classifier-w24.safetensors \\
+        --classifier first-morphology --classifier first-morphology-2 \\
         --reference first:test --out runs/realism
 
 Setting keys: model (bundled name or path), guidance (ω), steps, sampler, interval (lo/hi),
@@ -33,7 +33,7 @@ import numpy as np
 from _bench import machine, print_table
 from radiogen import api
 from radiogen.data.first import CLASSES
-from radiogen.evaluation.classifier import bundled_classifier, classify, encode, load_classifier
+from radiogen.evaluation.classifier import classifier_path, classify, encode, load_classifier
 from radiogen.evaluation.frechet import frechet_distance_features
 from radiogen.evaluation.inputs import load_image_set
 from radiogen.evaluation.report import write_json
@@ -104,7 +104,8 @@ def main() -> None:
     p.add_argument("--n", type=int, default=500, help="images per class and seed set")
     p.add_argument("--seed-sets", nargs="+", type=int, default=[0, 1_000_000])
     p.add_argument("--classifier", action="append", default=None,
-                   help="classifier weights (repeatable; 'first-morphology' is the bundled one)")
+                   help="classifier weights (repeatable; bundled: first-morphology, "
+                        "first-morphology-2)")
     p.add_argument("--reference", default="first:test",
                    help="real images: first:SPLIT, run-valid:RUN, a store or FITS")
     p.add_argument("--batch-size", type=int, default=None)
@@ -115,8 +116,7 @@ def main() -> None:
 
     out = Path(args.out)
     settings = [parse_setting(s) for s in args.setting]
-    paths = [str(bundled_classifier()) if c == "first-morphology" else c
-             for c in (args.classifier or ["first-morphology"])]
+    paths = [str(classifier_path(c)) for c in (args.classifier or ["first-morphology"])]
     classifiers = [load_classifier(path)[0] for path in paths]
     reference = reference_images(args.reference)
     reference_features = [encode(c, reference) for c in classifiers]

@@ -148,19 +148,23 @@ def test_classifier_export_half_precision(sets, tmp_path, capsys):
         assert torch.equal(b, expected), name
 
 
-def test_bundled_classifier_is_the_default(tmp_path, capsys):
-    """The shipped classifier loads, is small, and `classifier test` uses it without --weights."""
+@pytest.mark.parametrize("name", ["first-morphology", "first-morphology-2"])
+def test_bundled_classifiers_load_and_classify_real_images(name, tmp_path, capsys):
+    """Each shipped classifier loads, is small, and `classifier test` takes it by name (the
+    first without --weights: it is the default)."""
     from radiogen.data.first import load_first
-    from radiogen.evaluation.classifier import bundled_classifier, load_classifier
+    from radiogen.evaluation.classifier import bundled_classifier, classifier_path, load_classifier
 
-    path = bundled_classifier()
-    assert path.stat().st_size < 16 * 2 ** 20
+    path = bundled_classifier(name)
+    assert classifier_path(name) == path and path.stat().st_size < 16 * 2 ** 20
     model, record = load_classifier(path)
     assert record["test"]["accuracy"] > 0.7 and record["best_epoch"] >= 0
     test = load_first("test")
     pick = np.concatenate([np.flatnonzero(test.labels == c)[:10] for c in range(4)])
     write_store(tmp_path / "few.h5", test.images[pick], {"labels": test.labels[pick]})
-    assert main(["classifier", "test", "--data", str(tmp_path / "few.h5"), "--device", "cpu"]) == 0
+    weights = [] if name == "first-morphology" else ["--weights", name]
+    assert main(["classifier", "test", "--data", str(tmp_path / "few.h5"), "--device", "cpu",
+                 *weights]) == 0
     accuracy = float(capsys.readouterr().out.split("accuracy ")[1].split()[0])
     assert accuracy >= 0.6                                          # real FIRST images, 4 classes
 

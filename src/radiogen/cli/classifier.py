@@ -46,7 +46,8 @@ def _register_train(sub) -> None:
 def _register_test(sub) -> None:
     p = sub.add_parser("test", help="accuracy and confusion matrix on a labelled set",
                        formatter_class=HelpFormatter)
-    p.add_argument("--weights", help="classifier weights (.safetensors; default: the bundled one)")
+    p.add_argument("--weights", help="classifier weights (.safetensors) or a bundled classifier's name "
+                        "(first-morphology, the default, or first-morphology-2)")
     p.add_argument("--data", default="first:test",
                    help="labelled images: an HDF5 store, FITS folder or first:SPLIT")
     p.add_argument("--out", help="folder for result.json and confusion.png")
@@ -58,7 +59,8 @@ def _register_sweep(sub) -> None:
     p = sub.add_parser("sweep", help="accuracy (and radio Fréchet distance) of samples against "
                                      "guidance strength (Table 7)",
                        formatter_class=HelpFormatter)
-    p.add_argument("--weights", help="classifier weights (.safetensors; default: the bundled one)")
+    p.add_argument("--weights", help="classifier weights (.safetensors) or a bundled classifier's name "
+                        "(first-morphology, the default, or first-morphology-2)")
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--model", help="bundled model name")
     source.add_argument("--checkpoint", help="model file, checkpoint folder or run folder")
@@ -154,9 +156,9 @@ def run_train(args) -> int:
 
 
 def _weights(args) -> str:
-    from radiogen.evaluation.classifier import bundled_classifier
+    from radiogen.evaluation.classifier import bundled_classifier, classifier_path
     if args.weights:
-        return args.weights
+        return str(classifier_path(args.weights))
     try:
         return str(bundled_classifier())
     except FileNotFoundError as err:

@@ -39,8 +39,9 @@ def register(subparsers) -> None:
     p.add_argument("--generated", required=True, metavar="G", help=f"generated images: {SETS_HELP}")
     p.add_argument("--out", required=True, metavar="DIR", help="report folder")
     p.add_argument("--classifier", metavar="WEIGHTS",
-                   help="classifier weights (.safetensors from `radiogen classifier train`; "
-                        "default: the bundled FIRST classifier)")
+                   help="classifier weights (.safetensors from `radiogen classifier train`) or "
+                        "a bundled classifier's name (default: first-morphology; also "
+                        "first-morphology-2)")
     p.add_argument("--no-classifier", action="store_true",
                    help="skip the classification and Fréchet sections")
     p.add_argument("--baseline", nargs=2, metavar=("A", "B"), default=["first:train", "first:test"],
@@ -94,6 +95,9 @@ def run(args) -> int:
     from radiogen.evaluation.suite import EvaluationSettings, evaluate
 
     check_output_folder(args.out)
+    if args.classifier:
+        from radiogen.evaluation.classifier import classifier_path
+        args.classifier = str(classifier_path(args.classifier))
     classifier = None if args.no_classifier else args.classifier or _bundled_classifier()
     if args.classifier and not args.no_classifier:
         from radiogen.evaluation.classifier import load_classifier

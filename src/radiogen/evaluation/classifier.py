@@ -38,10 +38,14 @@ __all__ = [
     "load_classifier",
     "resolve_device",
     "bundled_classifier",
+    "classifier_path",
+    "BUNDLED_CLASSIFIERS",
 ]
 
-#: The classifier shipped with the package (trained by scripts/train_classifier.sh).
-BUNDLED_CLASSIFIER = "first-morphology.safetensors"
+#: The classifiers shipped with the package (weights/classifiers/NAME.safetensors, each with a
+#: card): the default, and a second one of another width and seed, trained the same way, to score
+#: results whose settings were chosen with the first (scripts/train_classifier.sh).
+BUNDLED_CLASSIFIERS = ("first-morphology", "first-morphology-2")
 
 
 @dataclass(frozen=True)
@@ -175,15 +179,26 @@ def save_classifier(model: RadioClassifier, path: str | os.PathLike,
     return Path(path)
 
 
-def bundled_classifier() -> Path:
-    """Path of the bundled classifier weights; FileNotFoundError where they are not installed."""
+def bundled_classifier(name: str = BUNDLED_CLASSIFIERS[0]) -> Path:
+    """Path of a bundled classifier's weights; FileNotFoundError where they are not installed."""
     from importlib import resources
 
-    path = Path(str(resources.files("radiogen") / "weights" / "classifiers" / BUNDLED_CLASSIFIER))
+    if name not in BUNDLED_CLASSIFIERS:
+        raise ValueError(f"{name!r}: no such bundled classifier (bundled: "
+                         f"{', '.join(BUNDLED_CLASSIFIERS)})")
+    folder = resources.files("radiogen") / "weights" / "classifiers"
+    path = Path(str(folder / f"{name}.safetensors"))
     if not path.is_file():
         raise FileNotFoundError(f"{path}: the bundled classifier is not installed; train one with "
                                 "`radiogen classifier train --out WEIGHTS` and pass --classifier")
     return path
+
+
+def classifier_path(name_or_path: str | os.PathLike) -> Path:
+    """The weights of a bundled classifier named ``name_or_path``, else that file."""
+    if str(name_or_path) in BUNDLED_CLASSIFIERS:
+        return bundled_classifier(str(name_or_path))
+    return Path(name_or_path)
 
 
 def load_classifier(path: str | os.PathLike, device="cpu") -> tuple[RadioClassifier, dict]:
