@@ -109,5 +109,6 @@ def test_max_minutes_stops_with_a_checkpoint_and_resumes(tmp_path):
     ckpt = api.train("tiny", tmp_path / "run", overrides=overrides, progress=False, resume=True,
                      max_steps=2)
     assert ckpt.name == "step-0000003"
-    assert main(["train", "--preset", "tiny", "--out", str(tmp_path / "cli"),
-                 "--max-minutes", "0"]) == 2
+    with pytest.raises(SystemExit) as refused:        # checked by argparse: a number > 0
+        main(["train", "--preset", "tiny", "--out", str(tmp_path / "cli"), "--max-minutes", "0"])
+    assert refused.value.code == 2 and not (tmp_path / "cli").exists()
