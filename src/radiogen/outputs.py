@@ -13,8 +13,8 @@ import numpy as np
 from radiogen import __version__
 from radiogen.atomic import atomic_path
 
-__all__ = ["provenance_cards", "write_fits_cube", "write_fits_images", "write_png_grid", "write_npy",
-           "write_h5"]
+__all__ = ["provenance_cards", "write_fits_cube", "write_fits_images", "write_png_grid",
+           "write_png_image", "write_npy", "write_h5"]
 
 
 def provenance_cards(model_name: str, kind: str, sampler: str, steps: int, guidance: float,
@@ -127,6 +127,29 @@ def write_png_grid(path, images: np.ndarray, ncols: int | None = None, cmap: str
                       fill=(0, 0, 0), font=font)
     with atomic_path(path) as tmp:
         picture.save(tmp, format="PNG")
+    return Path(path)
+
+
+def write_png_image(path, image: np.ndarray, cmap: str = "inferno",
+                    percentile: float = 99.5) -> Path:
+    """One sky image as a PNG for a quick look: an asinh stretch over the central
+    ``percentile`` per cent of its finite pixels (faint sources over the noise stay visible
+    beside bright ones), row 0 at the bottom (FITS order); NaN pixels white."""
+    from astropy.visualization import AsinhStretch, ImageNormalize, PercentileInterval
+    from matplotlib import colormaps
+    from PIL import Image
+    image = np.asarray(image, dtype=np.float64)
+    finite = np.isfinite(image)
+    if not finite.any():
+        raise ValueError("the image holds no finite pixels")
+    interval = PercentileInterval(percentile) if percentile < 100 else None
+    norm = ImageNormalize(image[finite], interval=interval, stretch=AsinhStretch(0.02),
+                          clip=True)
+    values = np.asarray(norm(np.where(finite, image, 0.0)))
+    rgb = (colormaps[cmap](values)[..., :3] * 255).astype(np.uint8)
+    rgb[~finite] = 255
+    with atomic_path(path) as tmp:
+        Image.fromarray(rgb[::-1]).save(tmp, format="PNG")
     return Path(path)
 
 
