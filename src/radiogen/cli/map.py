@@ -50,7 +50,8 @@ def register(subparsers) -> None:
     p.add_argument("--smax", type=POSITIVE, default=POWERLAW_DEFAULTS["smax"], metavar="JY",
                    help="highest peak flux of the power law, Jy/beam (default %(default)s)")
     p.add_argument("--size", type=integer(8, 200_000), nargs="+", default=[2048],
-                   metavar="PIX", help="map size: N (square) or NX NY pixels (default 2048)")
+                   metavar="PIX", help="map size: N (square) or NX NY pixels (default 2048; a "
+                        "--background mosaic sets its own)")
     p.add_argument("--pixel-scale", type=POSITIVE, default=None, metavar="ARCSEC",
                    help="pixel side in arcsec (default: the model's, 1.8 for the FIRST models)")
     p.add_argument("--centre", type=number(-360, 360), nargs=2, default=[180.0, 45.0],
@@ -100,6 +101,10 @@ def run(args) -> int:
     if args.check:
         return _check(args)
     from radiogen import api
+    stray = [o for o, v in (("--truth", args.truth), ("--match-radius", args.match_radius))
+             if v is not None]
+    if stray:
+        raise CommandError(f"{' and '.join(stray)} belong to --check MAP")
     if args.catalog is None and args.n_sources is None:
         raise CommandError("give --catalog FILE or --n-sources N (or --check MAP)")
     if not args.out:

@@ -160,13 +160,12 @@ def build_map(out, models: SourceModels, geometry: MapGeometry, sources: SourceL
             tqdm(total=len(ids), desc="map", unit="src", disable=not progress) as bar:
         for r, row in enumerate(grid):
             new = np.flatnonzero(first == r)
+            bar.set_postfix_str(f"tile row {r + 1}/{len(grid)}")
             for k, stamp in _stamps(models, geometry, sources, ids[new], x, y, conditioned,
-                                    seed):
+                                    seed, bar):
                 cache[k] = stamp
                 for key, value in measure(stamp, shape, geometry.beam_area_pixels).items():
                     truth[key][np.searchsorted(ids, k)] = value
-            bar.update(len(new))
-            bar.set_postfix_str(f"tile row {r + 1}/{len(grid)}")
             for bounds in row:
                 if background is None:
                     base = noise.tile(*bounds)
@@ -192,18 +191,26 @@ def build_map(out, models: SourceModels, geometry: MapGeometry, sources: SourceL
                      len(sources) - len(ids), shape, time.perf_counter() - started)
 
 
-def _stamps(models: SourceModels, geometry, sources, new_ids, x, y, conditioned, seed):
-    """(source index, stamp) of the sources ``new_ids``, generated model by model in batches."""
+#: Sources sampled per call of api.sample (it batches them further): the progress bar moves
+#: after each; the images do not depend on it (per-image seeds).
+SAMPLE_CHUNK = 32
+
+
+def _stamps(models: SourceModels, geometry, sources, new_ids, x, y, conditioned, seed, bar):
+    """(source index, stamp) of the sources ``new_ids``, generated model by model in chunks
+    of :data:`SAMPLE_CHUNK`, ``bar`` advanced after each."""
     results = {}
     for name in np.unique(sources.model[new_ids]):
         group = new_ids[sources.model[new_ids] == name]
-        if not len(group):
-            continue
-        images = models.generate(name, sources.label[group], conditioned[group], seed + group)
         zoom = models.zoom(name, geometry)
-        for k, image in zip(group, images):
-            cutout = to_jy_per_beam(image, sources.peak_flux[k])
-            results[int(k)] = place(cutout, x[k], y[k], sources.pa[k], zoom)
+        for start in range(0, len(group), SAMPLE_CHUNK):
+            chunk = group[start:start + SAMPLE_CHUNK]
+            images = models.generate(name, sources.label[chunk], conditioned[chunk],
+                                     seed + chunk)
+            for k, image in zip(chunk, images):
+                cutout = to_jy_per_beam(image, sources.peak_flux[k])
+                results[int(k)] = place(cutout, x[k], y[k], sources.pa[k], zoom)
+            bar.update(len(chunk))
     return sorted(results.items())
 
 
