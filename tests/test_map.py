@@ -132,6 +132,16 @@ def test_placement_conserves_flux_when_shifted_rotated_and_clipped(tmp_path, fak
     assert truth["total_flux"][1] == pytest.approx(whole.sum() / g.beam_area_pixels, rel=0.01)
 
 
+def test_cutout_background_is_removed_and_the_peak_kept():
+    from radiogen.maps.placement import to_jy_per_beam
+    noisy = 0.1 + 0.8 * gaussian(3.0) + np.random.default_rng(0).normal(0, 0.01, (CUTOUT,) * 2)
+    source = to_jy_per_beam(noisy, 0.25)
+    assert source.max() == pytest.approx(0.25) and source.min() == 0
+    yy, xx = np.mgrid[:CUTOUT, :CUTOUT]
+    far = np.hypot(yy - 19.5, xx - 19.5) > 12           # 4σ from the source: sky only
+    assert (source[far] > 0).mean() < 0.01               # no pedestal, no scaled-up noise
+
+
 def test_tiled_map_equals_untiled(tmp_path, fake_sampler, flux_model):
     """The same seed gives the same map whatever the tile size, to float rounding (the noise's
     FFT; with a real network also the sampler's 1e-5 across batches): atol 1e-6 Jy/beam on

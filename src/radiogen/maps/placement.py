@@ -18,15 +18,24 @@ from scipy import ndimage
 __all__ = ["to_jy_per_beam", "Stamp", "place", "add_stamp", "measure"]
 
 
+#: Cut-out pixels below the background floor plus this many of its noise σ are set to 0.
+FLOOR_SIGMAS = 3.0
+
+
 def to_jy_per_beam(image01: np.ndarray, peak_flux: float) -> np.ndarray:
     """A generated image in [0, 1] as a source in Jy/beam whose peak is ``peak_flux``.
 
-    The background floor (the image median: most of a cut-out is empty sky) is subtracted and
-    what falls below it set to 0, so that no square pedestal is left on the map; the rest is
-    scaled so that its maximum is ``peak_flux``. The same for both kinds of model: a flux
-    model's images are min-max scaled sources too (Eq. 11), conditioned on the peak."""
+    The cut-out's own background is removed: its floor is the sigma-clipped median plus
+    :data:`FLOOR_SIGMAS` sigma-clipped standard deviations (most of a cut-out is empty sky), the
+    floor is subtracted and what falls below it set to 0, as MiraBest's 3σ clipping does, so
+    that neither a pedestal nor the cut-out's noise, scaled with a bright source's peak, leaves
+    a square on the map (the map has noise of its own); the rest is scaled so that its maximum
+    is ``peak_flux``. The same for both kinds of model: a flux model's images are min-max
+    scaled sources too (Eq. 11), conditioned on the peak."""
+    from astropy.stats import sigma_clipped_stats
     image = np.asarray(image01, dtype=np.float64)
-    source = np.clip(image - np.median(image), 0, None)
+    _, median, std = sigma_clipped_stats(image, sigma=3.0, maxiters=5)
+    source = np.clip(image - (median + FLOOR_SIGMAS * std), 0, None)
     top = source.max()
     if not top > 0:                      # a flat image: nothing above its floor
         return np.zeros_like(source)
