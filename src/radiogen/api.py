@@ -27,7 +27,7 @@ from radiogen.training.checkpoint import load_denoiser, read_model_file, resolve
 
 __all__ = ["Model", "NoModelError", "bundled_models", "load_model", "sample", "train",
            "class_index", "export_model", "posthoc_ema", "flux_context", "peak_flux_of",
-           "flux_range", "draw_flux_context",
+           "flux_range", "draw_flux_context", "make_map",
            "default_batch_size", "sampling_defaults", "check_sampler", "DEFAULT_MODEL",
            "DEFAULT_GUIDANCE", "DEFAULT_SAMPLER", "DEFAULT_STEPS", "DEFAULT_GUIDANCE_INTERVAL",
            "EVERY_SIGMA", "CONSISTENCY_STEPS", "CONSISTENCY_SIGMA_MIN", "CPU_BATCH_SIZE",
@@ -235,7 +235,8 @@ def sample(model: Model, n: int, class_label=None, scaled_flux=None, guidance: f
            sigma_max: float = 80.0, rho: float = 7.0,
            guidance_interval: tuple[float, float] | None = None, progress: bool = True,
            guide_model: "Model | str | None" = None, autoguidance: float = 0.0,
-           guide_classifier=None, classifier_scale: float = 0.0) -> np.ndarray:
+           guide_classifier=None, classifier_scale: float = 0.0,
+           seeds=None) -> np.ndarray:
     """Draw ``n`` images, float32 (n, H, W) in [0, 1] (clamped to [−1, 1], rescaled).
 
     Image k starts from the noise of seed ``seed + k``, so the result does not depend on
@@ -258,6 +259,9 @@ def sample(model: Model, n: int, class_label=None, scaled_flux=None, guidance: f
     on top of classifier-free guidance ω (set ``guidance=0`` for autoguidance alone);
     ``classifier_scale`` s > 0 adds classifier guidance by ``guide_classifier`` (a noise-aware
     classifier's model file or module, ``radiogen classifier train-guide``).
+
+    ``seeds`` (n integers) gives every image its own seed instead of ``seed + k`` (survey maps
+    draw their sources in any order and batch).
     """
     defaults = sampling_defaults(model)
     sampler = defaults["sampler"] if sampler is None else sampler
@@ -267,6 +271,10 @@ def sample(model: Model, n: int, class_label=None, scaled_flux=None, guidance: f
     if guidance_interval is None:
         guidance_interval = defaults["guidance_interval"]
     check_sampler(model, sampler)
+    if seeds is not None:
+        seeds = [int(s) for s in seeds]
+        if len(seeds) != n:
+            raise ValueError(f"seeds: {len(seeds)} values for {n} images")
     device = model.device
     guide = _guide_denoiser(model, guide_model, autoguidance)
     classifier = _guide_classifier(model, guide_classifier, classifier_scale)
@@ -281,20 +289,33 @@ def sample(model: Model, n: int, class_label=None, scaled_flux=None, guidance: f
     with tqdm(total=n, desc="sampling", unit="img", disable=not progress) as bar, torch.no_grad():
         for start in range(0, n, batch_size):
             stop = min(start + batch_size, n)
-            seeds = range(seed + start, seed + stop)
-            x = per_image_noise(seeds, shape, device) * sigmas[0]  # x_0 ~ N(0, σ_0² I)
+            batch_seeds = seeds[start:stop] if seeds is not None else range(seed + start,
+                                                                              seed + stop)
+            x = per_image_noise(batch_seeds, shape, device) * sigmas[0]  # x_0 ~ N(0, σ_0² I)
             ctx = context[start:stop].to(device) if context is not None else None
             D = GuidedDenoiser(model.denoiser, ctx, omega, guidance_interval, guide, autoguidance,
                                classifier, classifier_scale)
             extra = {}
             if sampler == "consistency":          # re-noising, seeded per image and step
-                extra["noise"] = lambda i, seeds=seeds: per_image_step_noise(seeds, i, shape, device)
+                extra["noise"] = lambda i, s=batch_seeds: per_image_step_noise(s, i, shape, device)
             amp = torch.autocast(device.type, dtype=amp_dtype) if amp_dtype else contextlib.nullcontext()
             with amp:
                 x = SAMPLERS[sampler](D, x, sigmas, **extra)
             out[start:stop] = from_model_range(x.float()).cpu().numpy()[:, 0]
             bar.update(stop - start)
     return out
+
+
+def make_map(out, model: "Model | str" = "first-flux", **options):
+    """A synthetic survey map: generated sources (from a catalogue, or drawn) placed on a
+    SIN-projected WCS grid over beam-correlated noise or a real mosaic, written as FITS in
+    Jy/beam with a truth catalogue and a PNG quick look; returns a
+    :class:`radiogen.maps.MapResult`. The options are those of :func:`radiogen.maps.make_map`.
+
+    >>> api.make_map("map.fits", "first-flux", n_sources=300, size=(2048, 2048))  # doctest: +SKIP
+    """
+    from radiogen.maps import make_map as _make_map
+    return _make_map(out, model, **options)
 
 
 def _guide_denoiser(model: Model, guide_model, autoguidance: float):

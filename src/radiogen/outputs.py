@@ -13,8 +13,8 @@ import numpy as np
 from radiogen import __version__
 from radiogen.atomic import atomic_path
 
-__all__ = ["provenance_cards", "write_fits_cube", "write_fits_images", "write_png_grid", "write_npy",
-           "write_h5"]
+__all__ = ["provenance_cards", "write_fits_cube", "write_fits_images", "write_png_grid",
+           "write_png_image", "write_npy", "write_h5"]
 
 
 def provenance_cards(model_name: str, kind: str, sampler: str, steps: int, guidance: float,
@@ -127,6 +127,35 @@ def write_png_grid(path, images: np.ndarray, ncols: int | None = None, cmap: str
                       fill=(0, 0, 0), font=font)
     with atomic_path(path) as tmp:
         picture.save(tmp, format="PNG")
+    return Path(path)
+
+
+def write_png_image(path, image: np.ndarray, cmap: str = "inferno") -> Path:
+    """One sky image as a PNG for a quick look: an asinh stretch from 3σ below the background
+    (sigma-clipped median and σ) to the maximum, softened so that the noise fills the lowest
+    fifth of the colour map and faint sources stand out beside bright ones; row 0 at the
+    bottom (FITS order); NaN pixels white."""
+    from astropy.stats import sigma_clipped_stats
+    from astropy.visualization import AsinhStretch, ImageNormalize
+    from matplotlib import colormaps
+    from PIL import Image
+    image = np.asarray(image, dtype=np.float64)
+    finite = np.isfinite(image)
+    if not finite.any():
+        raise ValueError("the image holds no finite pixels")
+    values = image[finite]
+    _, median, sigma = sigma_clipped_stats(values[:: max(1, values.size // 1_000_000)])
+    low, high = median - 3 * sigma, float(values.max())
+    if not high > low:
+        high = low + 1.0
+    # asinh(x/a) is linear below a: put a at the noise's top (6σ of the range), log above it
+    a = float(np.clip(6 * sigma / (high - low), 1e-4, 1.0))
+    norm = ImageNormalize(vmin=low, vmax=high, stretch=AsinhStretch(a), clip=True)
+    scaled = np.asarray(norm(np.where(finite, image, low)))
+    rgb = (colormaps[cmap](scaled)[..., :3] * 255).astype(np.uint8)
+    rgb[~finite] = 255
+    with atomic_path(path) as tmp:
+        Image.fromarray(rgb[::-1]).save(tmp, format="PNG")
     return Path(path)
 
 

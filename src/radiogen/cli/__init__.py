@@ -10,7 +10,7 @@ import sys
 from radiogen import __version__
 
 #: Modules under radiogen.cli, each with ``register(subparsers)``; one per command group.
-COMMAND_MODULES = ("train", "sample", "models", "data", "evaluate", "classifier")
+COMMAND_MODULES = ("train", "sample", "map", "models", "data", "evaluate", "classifier")
 
 
 class CommandError(Exception):

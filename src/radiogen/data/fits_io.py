@@ -31,7 +31,8 @@ from radiogen.atomic import atomic_path
 from radiogen.data.transforms import minmax_unscale
 
 __all__ = ["Beam", "FitsImage", "FitsReadError", "clean_header", "header_beam", "header_frequency",
-           "read_fits_image", "write_physical_fits", "DEFAULT_RA_DEG", "DEFAULT_DEC_DEG"]
+           "read_fits_image", "write_physical_fits", "sky_header", "physical_cards",
+           "DEFAULT_RA_DEG", "DEFAULT_DEC_DEG"]
 
 #: Default pointing of written images: inside both the FIRST and the LoTSS-DR2 footprints.
 DEFAULT_RA_DEG = 180.0
@@ -265,7 +266,9 @@ def read_fits_image(path: str | os.PathLike, memmap: bool = False) -> FitsImage:
     return image
 
 
-def _sky_header(shape, pixel_scale_arcsec, ra_deg, dec_deg, projection) -> fits.Header:
+def sky_header(shape, pixel_scale_arcsec, ra_deg, dec_deg, projection="SIN") -> fits.Header:
+    """A celestial WCS header for an image of ``shape`` (ny, nx): ``projection`` (SIN or TAN)
+    centred on RA/Dec (deg, ICRS) at the middle of the image, north up, east left."""
     ny, nx = shape
     wcs = WCS(naxis=2)
     wcs.wcs.ctype = [f"RA---{projection}", f"DEC--{projection}"]
@@ -276,6 +279,19 @@ def _sky_header(shape, pixel_scale_arcsec, ra_deg, dec_deg, projection) -> fits.
     wcs.wcs.radesys = "ICRS"
     wcs.wcs.equinox = 2000.0
     return wcs.to_header()
+
+
+def physical_cards(beam: Beam | None, frequency_hz: float) -> dict:
+    """Header cards of an image in Jy/beam: ``BUNIT``, the beam (where known) and the observing
+    frequency (under both names readers use)."""
+    cards = {"BUNIT": ("JY/BEAM", "brightness unit")}
+    if beam is not None:
+        cards["BMAJ"] = (beam.bmaj_arcsec / 3600, "[deg] beam major axis FWHM")
+        cards["BMIN"] = (beam.bmin_arcsec / 3600, "[deg] beam minor axis FWHM")
+        cards["BPA"] = (beam.bpa_deg, "[deg] beam position angle")
+    cards["RESTFRQ"] = (frequency_hz, "[Hz] observing frequency")
+    cards["RESTFREQ"] = (frequency_hz, "[Hz] the same, the name PyBDSF reads")
+    return cards
 
 
 def write_physical_fits(path: str | os.PathLike, image01: np.ndarray, peak_flux: float, *,
@@ -321,14 +337,9 @@ def write_physical_fits(path: str | os.PathLike, image01: np.ndarray, peak_flux:
     if projection not in ("SIN", "TAN"):
         raise ValueError(f"projection must be 'SIN' or 'TAN', got {projection!r}")
     x = minmax_unscale(image01, peak_flux, min_flux).astype(np.float32)   # inverse of Eq. (11)
-    header = _sky_header(x.shape, pixel_scale_arcsec, ra_deg, dec_deg, projection)
-    header["BUNIT"] = ("JY/BEAM", "brightness unit")
-    if beam is not None:
-        header["BMAJ"] = (beam.bmaj_arcsec / 3600, "[deg] beam major axis FWHM")
-        header["BMIN"] = (beam.bmin_arcsec / 3600, "[deg] beam minor axis FWHM")
-        header["BPA"] = (beam.bpa_deg, "[deg] beam position angle")
-    header["RESTFRQ"] = (frequency_hz, "[Hz] observing frequency")
-    header["RESTFREQ"] = (frequency_hz, "[Hz] the same, the name PyBDSF reads")
+    header = sky_header(x.shape, pixel_scale_arcsec, ra_deg, dec_deg, projection)
+    for key, value in physical_cards(beam, frequency_hz).items():
+        header[key] = value
     header["DATAMAX"] = (float(x.max()), "[Jy/beam] peak flux")
     header["DATAMIN"] = (float(x.min()), "[Jy/beam]")
     header["ORIGIN"] = f"radiogen {__version__}"
