@@ -283,3 +283,26 @@ def test_check_recovers_bright_sources(tmp_path, fake_sampler, flux_model, capsy
     assert 0.8 < stats["flux_ratio_median"] < 1.2
     assert (tmp_path / "b.check.png").stat().st_size > 0
     assert "completeness 1.000 (6/6)" in capsys.readouterr().out
+
+
+def test_recovery_judges_detections_by_island():
+    """A double source that PyBDSF splits into two sources of one island is one recovered
+    source, no false detection, with the island's flux; a lone island far away is false."""
+    from radiogen.evaluation.map_recovery import recovery_statistics
+    truth = Table({"ra": [150.0, 150.1], "dec": [30.0, 30.0], "peak_flux": [0.01, 0.02],
+                   "total_flux": [0.05, 0.02]})
+    arcsec = 1 / 3600
+    detected = {"RA": np.array([150.0, 150.0, 150.1, 150.3]),
+                "DEC": np.array([30.0 + 4 * arcsec, 30.0 - 25 * arcsec, 30.0, 30.0]),
+                "Total_flux": np.array([0.02, 0.025, 0.021, 0.005]),
+                "Peak_flux": np.array([0.01, 0.01, 0.02, 0.004]),
+                "Isl_id": np.array([0, 0, 1, 2])}
+    stats = recovery_statistics(truth, detected, radius_arcsec=10.0, n_bins=2)
+    assert stats["completeness"] == 1.0 and stats["n_islands"] == 3
+    assert stats["n_false"] == 1 and stats["false_detection_rate"] == pytest.approx(1 / 3)
+    ratios = np.array(stats["_points"]["flux_ratio"])
+    np.testing.assert_allclose(ratios, [0.045 / 0.05, 0.021 / 0.02])
+    # the same list without island ids: the far lobe counts as a false detection of its own
+    del detected["Isl_id"]
+    stats = recovery_statistics(truth, detected, radius_arcsec=10.0, n_bins=2)
+    assert stats["n_false"] == 2 and stats["n_islands"] == 4

@@ -4,8 +4,12 @@ source list cross-matched with the truth catalogue (nearest neighbour on the sky
 (PyBDSF's total flux / the injected flux measured on the noiseless placement) in bins of
 injected peak flux, the false-detection rate and the positional offsets.
 
-A truth source counts as recovered when a PyBDSF source lies within the match radius of it; a
-PyBDSF source is false when no truth source lies within the radius of it. PyBDSF runs in a
+A truth source counts as recovered when a PyBDSF source lies within the match radius of it.
+PyBDSF often fits an extended source (FRI/FRII lobes, tens of arcsec across) with several
+sources in one island, so detections are judged by island: an island is false when none of its
+sources has a truth source within the radius, and the recovered flux of a truth source is the
+total flux of the island of its nearest PyBDSF source, divided by the injected flux of every
+truth source matched into that island (blends share it). PyBDSF runs in a
 spawned process in a temporary folder (its logs and console output kept from the user), on the
 map file itself, with its default background and rms maps.
 """
@@ -25,8 +29,8 @@ import numpy as np
 __all__ = ["FinderSettings", "find_sources", "recovery_statistics", "check_map",
            "format_table", "DETECTION_COLUMNS"]
 
-#: PyBDSF source-list columns kept (degrees, Jy, Jy/beam).
-DETECTION_COLUMNS = ("RA", "DEC", "Total_flux", "Peak_flux")
+#: PyBDSF source-list columns kept (degrees, Jy, Jy/beam; the island each source belongs to).
+DETECTION_COLUMNS = ("RA", "DEC", "Total_flux", "Peak_flux", "Isl_id")
 
 
 @dataclass(frozen=True)
@@ -91,19 +95,28 @@ def recovery_statistics(truth, detected: dict, radius_arcsec: float, n_bins: int
     injected_flux = np.asarray(truth["total_flux"], dtype=np.float64)
     true = SkyCoord(np.asarray(truth["ra"]) * u.deg, np.asarray(truth["dec"]) * u.deg)
     n_true, n_found = len(true), len(detected["RA"])
+    # without island ids (another finder's list) each source is its own island
+    island_ids = np.asarray(detected.get("Isl_id", np.arange(n_found)), dtype=np.int64)
+    islands, island_of = np.unique(island_ids, return_inverse=True)
     radius = radius_arcsec * u.arcsec
     if n_found and n_true:
         found = SkyCoord(detected["RA"] * u.deg, detected["DEC"] * u.deg)
         nearest, separation, _ = match_coordinates_sky(true, found)
         recovered = separation < radius
         _, back, _ = match_coordinates_sky(found, true)
-        false = back >= radius
+        # islands: sources of one island are the pieces of one detection
+        n_islands = len(islands)
+        false = np.ones(n_islands, bool)
+        false[island_of[back < radius]] = False
+        island_flux = np.bincount(island_of, weights=detected["Total_flux"], minlength=n_islands)
+        matched = island_of[nearest[recovered]]
+        injected_there = np.bincount(matched, weights=injected_flux[recovered],
+                                     minlength=n_islands)
+        ratio = island_flux[matched] / injected_there[matched]
         dra, ddec = true[recovered].spherical_offsets_to(found[nearest[recovered]])
         dra, ddec = dra.to_value(u.arcsec), ddec.to_value(u.arcsec)
-        ratio = detected["Total_flux"][nearest[recovered]] / injected_flux[recovered]
     else:
-        recovered, false = np.zeros(n_true, bool), np.ones(n_found, bool)
-        nearest = np.zeros(n_true, int)
+        recovered, false = np.zeros(n_true, bool), np.ones(len(islands), bool)
         dra = ddec = ratio = np.zeros(0)
     edges = _bin_edges(injected_peak, n_bins) if n_true else np.zeros(0)
     rows = []
@@ -121,10 +134,11 @@ def recovery_statistics(truth, detected: dict, radius_arcsec: float, n_bins: int
                      "flux_ratio_p84": float(np.percentile(got, 84)) if got.size else float("nan"),
                      **({"snr_lo": lo / rms, "snr_hi": hi / rms} if rms else {})})
     offsets = np.hypot(dra, ddec)
-    return {"n_injected": n_true, "n_detected": n_found, "n_recovered": int(recovered.sum()),
+    return {"n_injected": n_true, "n_detected": n_found, "n_islands": len(islands),
+            "n_recovered": int(recovered.sum()),
             "completeness": float(recovered.mean()) if n_true else float("nan"),
             "n_false": int(false.sum()),
-            "false_detection_rate": float(false.mean()) if n_found else float("nan"),
+            "false_detection_rate": float(false.mean()) if len(islands) else float("nan"),
             "match_radius_arcsec": float(radius_arcsec), "noise_rms": rms,
             "offset_median_arcsec": float(np.median(offsets)) if offsets.size else float("nan"),
             "offset_ra_mean_arcsec": float(np.mean(dra)) if dra.size else float("nan"),
@@ -147,8 +161,9 @@ def format_table(stats: dict) -> str:
         lines.append(f"{1e3 * row['peak_lo']:9.3g} – {1e3 * row['peak_hi']:<8.3g} "
                      f"{row['n_injected']:9d} {row['n_recovered']:6d} {complete:>9} {ratio:>26}")
     lines.append(f"completeness {stats['completeness']:.3f} ({stats['n_recovered']}/"
-                 f"{stats['n_injected']}); {stats['n_detected']} PyBDSF sources, "
-                 f"{stats['n_false']} false (rate {stats['false_detection_rate']:.3f}); median "
+                 f"{stats['n_injected']}); {stats['n_detected']} PyBDSF sources in "
+                 f"{stats['n_islands']} islands, {stats['n_false']} false (rate "
+                 f"{stats['false_detection_rate']:.3f}); median "
                  f"offset {stats['offset_median_arcsec']:.2f}″ within "
                  f"{stats['match_radius_arcsec']:.3g}″")
     return "\n".join(lines)
