@@ -245,8 +245,8 @@ def sample(model: Model, n: int, class_label=None, scaled_flux=None, guidance: f
     README, "Reproducibility"). ``class_label`` (name or index, one or n) or ``scaled_flux``
     (one or n Box-Cox standardised values) sets the context; ``guidance`` is ω (the paper's
     value by default), applied only for σ_lo < σ ≤ σ_hi, ``guidance_interval`` = (σ_lo, σ_hi)
-    (:data:`EVERY_SIGMA` guides everywhere, as the paper does). Noise levels: Eq. (25) with ``steps`` = N; Heun
-    uses 2N − 1 evaluations per image, the other samplers N
+    (:data:`EVERY_SIGMA` guides everywhere, as the paper does). Noise levels: Eq. (25) with
+    ``steps`` = N; Heun uses 2N − 1 evaluations per image, the other samplers N
     (:func:`radiogen.diffusion.evaluations`). ``sampler``, ``steps``, ω, the interval and σ_min
     default to :func:`sampling_defaults` (class models: DPM-Solver++(2M), N = 10, guided for
     0.28 < σ ≤ 5.42; flux models: N = 15, guided everywhere; a consistency-tuned model: the
