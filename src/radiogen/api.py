@@ -27,7 +27,8 @@ from radiogen.training.checkpoint import load_denoiser, read_model_file, resolve
 
 __all__ = ["Model", "NoModelError", "bundled_models", "load_model", "sample", "train",
            "class_index", "export_model", "posthoc_ema", "flux_context", "peak_flux_of",
-           "flux_range", "draw_flux_context", "make_map",
+           "flux_range", "draw_flux_context", "make_map", "condition_context",
+           "draw_free_conditions",
            "default_batch_size", "sampling_defaults", "check_sampler", "DEFAULT_MODEL",
            "DEFAULT_GUIDANCE", "DEFAULT_SAMPLER", "DEFAULT_STEPS", "DEFAULT_GUIDANCE_INTERVAL",
            "EVERY_SIGMA", "CONSISTENCY_STEPS", "CONSISTENCY_SIGMA_MIN", "CPU_BATCH_SIZE",
@@ -35,7 +36,7 @@ __all__ = ["Model", "NoModelError", "bundled_models", "load_model", "sample", "t
 
 DEFAULT_MODEL = "first-class"
 #: Guidance strength ω by kind of context: the paper's choices (Sections 6.1 and 6.3).
-DEFAULT_GUIDANCE = {"class": 0.75, "flux": 0.1}
+DEFAULT_GUIDANCE = {"class": 0.75, "flux": 0.1, "properties": 0.1}
 #: Default ODE solver and noise levels N by kind, chosen by benchmarks/sampler_quality.py (the
 #: paper uses Heun with N = 25, 49 evaluations), and the σ interval where class models are
 #: guided (Kynkäänniemi et al. 2024; EDM2's interval), the conditional model alone elsewhere:
@@ -81,6 +82,14 @@ class Model:
     @property
     def class_names(self) -> list[str]:
         return list(self.meta.get("class_names", []))
+
+    @property
+    def conditions(self) -> list:
+        """The source properties the model is conditioned on
+        (:class:`radiogen.data.conditions.Condition`, in context order); [] for class models and
+        peak-flux models of the single-value kind."""
+        from radiogen.data.conditions import Condition
+        return [Condition.from_dict(c) for c in self.meta.get("conditions", [])]
 
     @property
     def device(self) -> torch.device:
@@ -180,9 +189,82 @@ def class_index(model: Model, class_label) -> int:
     return lowered.index(str(class_label).lower())
 
 
-def _context(model: Model, n: int, class_label, scaled_flux) -> torch.Tensor | None:
+def condition_context(model: Model, n: int, conditions: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """Context z (n, k) and mask (n, k) of a model conditioned on source properties.
+
+    ``conditions`` maps column names to one or ``n`` values each: numbers in the column's unit
+    (``model.conditions``), astropy Quantities or text with a unit (``"30 arcsec"``); columns
+    not named, and NaN values, are left free (mask 0). An unknown name is a ``ValueError`` that lists the
+    model's columns; values outside the training range raise an
+    :class:`radiogen.data.conditions.OutOfRangeWarning`."""
+    from radiogen.data.conditions import to_column_unit
+    columns = model.conditions
+    if not columns:
+        raise ValueError(f"model {model.name!r} is not conditioned on source properties")
+    names = [c.name for c in columns]
+    unknown = [name for name in conditions if name not in names]
+    if unknown:
+        raise ValueError(f"model {model.name!r} has no condition {', '.join(map(repr, unknown))}; "
+                         f"its conditions are {', '.join(names)}")
+    z = np.zeros((n, len(columns)), np.float32)
+    mask = np.zeros((n, len(columns)), np.float32)
+    for j, c in enumerate(columns):
+        if conditions.get(c.name) is None:
+            continue
+        raw = conditions[c.name]
+        items = raw if isinstance(raw, (list, tuple, np.ndarray)) else [raw]
+        values = np.array([to_column_unit(c, v) for v in items], np.float64)
+        if values.size not in (1, n):
+            raise ValueError(f"{c.name}: {values.size} values for {n} images (give 1 or {n})")
+        values = np.broadcast_to(values, (n,))
+        known = np.isfinite(values)                    # NaN: this image leaves the column free
+        c.warn_outside(values[known])
+        z[known, j] = c.forward(values[known])
+        mask[:, j] = known
+    return torch.from_numpy(z), torch.from_numpy(mask)
+
+
+def draw_free_conditions(model: Model, given: dict, names, n: int, seed: int = 0) -> dict:
+    """Values of the columns ``names`` for ``n`` images, drawn from the training sources: for
+    image k, one of the 10 training sources nearest to its ``given`` values (in context units z;
+    any training source when nothing is given), picked at random with ``seed``. Used to give a
+    flux model a peak flux (for Jy/beam) when only other properties are asked for."""
+    table = model.meta.get("condition_table")
+    if not table:
+        raise ValueError(f"model {model.name!r} carries no table of training conditions")
+    columns = {c.name: c for c in model.conditions}
+    rng = np.random.default_rng(seed)
+    rows = len(next(iter(table.values())))
+    if given:
+        z, mask = condition_context(model, n, given)
+        train = np.stack([columns[c].forward(np.asarray(table[c], np.float64))
+                          for c in columns], axis=1)
+        train = np.nan_to_num(train, nan=1e6)       # a source without a value is never near
+        d = (((train[None] - z.numpy()[:, None]) * mask.numpy()[:, None]) ** 2).sum(-1)
+        nearest = np.argsort(d, axis=1, kind="stable")[:, :min(10, rows)]
+        pick = nearest[np.arange(n), rng.integers(0, nearest.shape[1], n)]
+    else:
+        pick = rng.integers(0, rows, n)
+    return {name: np.asarray(table[name], np.float64)[pick] for name in names}
+
+
+def _context(model: Model, n: int, class_label, scaled_flux, conditions=None):
+    """(context, mask) for :func:`sample`; mask None except for property models."""
     if model.config.context_dim == 0:
-        return None
+        return None, None
+    if model.config.column_mask:
+        conditions = dict(conditions or {})
+        if scaled_flux is not None:       # the peak-flux API of Section 6.1 on a property model
+            peak = next(c for c in model.conditions if c.name == "peak_flux")
+            conditions["peak_flux"] = peak.inverse(np.asarray(scaled_flux, np.float64))
+        return condition_context(model, n, conditions)
+    if conditions:
+        raise ValueError(f"model {model.name!r} is not conditioned on source properties; "
+                         + ("give a class" if model.kind == "class" else "give the peak flux"))
+    return _single_context(model, n, class_label, scaled_flux), None
+
+
+def _single_context(model: Model, n: int, class_label, scaled_flux) -> torch.Tensor:
     if model.kind == "class":
         if class_label is None:
             raise ValueError(f"a class-conditioned model needs a class: one of {model.class_names}")
@@ -236,7 +318,7 @@ def sample(model: Model, n: int, class_label=None, scaled_flux=None, guidance: f
            guidance_interval: tuple[float, float] | None = None, progress: bool = True,
            guide_model: "Model | str | None" = None, autoguidance: float = 0.0,
            guide_classifier=None, classifier_scale: float = 0.0,
-           seeds=None) -> np.ndarray:
+           seeds=None, conditions: dict | None = None) -> np.ndarray:
     """Draw ``n`` images, float32 (n, H, W) in [0, 1] (clamped to [−1, 1], rescaled).
 
     Image k starts from the noise of seed ``seed + k``, so the result does not depend on
@@ -262,6 +344,11 @@ def sample(model: Model, n: int, class_label=None, scaled_flux=None, guidance: f
 
     ``seeds`` (n integers) gives every image its own seed instead of ``seed + k`` (survey maps
     draw their sources in any order and batch).
+
+    ``conditions`` (models conditioned on source properties, ``model.conditions``): column name
+    → one or n values, e.g. ``{"peak_flux": 0.05, "major_axis": "30 arcsec"}``
+    (:func:`condition_context`); columns not given are left free and guidance applies to those
+    given. ``scaled_flux`` sets the peak-flux column of such a model too.
     """
     defaults = sampling_defaults(model)
     sampler = defaults["sampler"] if sampler is None else sampler
@@ -282,7 +369,7 @@ def sample(model: Model, n: int, class_label=None, scaled_flux=None, guidance: f
     torch.set_flush_denormal(True)  # softmax tails underflow to subnormals, 10-50x slower on CPUs
     amp_dtype = resolve_precision(precision, device)
     sigmas = noise_levels(sampler, steps, sigma_min, sigma_max, rho).to(device)
-    context = _context(model, n, class_label, scaled_flux)
+    context, context_mask = _context(model, n, class_label, scaled_flux, conditions)
     shape = (model.config.in_channels, model.config.image_size, model.config.image_size)
     out = np.empty((n, *shape[1:]), dtype=np.float32)
     # no_grad rather than inference_mode: classifier guidance takes a gradient inside
@@ -293,8 +380,9 @@ def sample(model: Model, n: int, class_label=None, scaled_flux=None, guidance: f
                                                                               seed + stop)
             x = per_image_noise(batch_seeds, shape, device) * sigmas[0]  # x_0 ~ N(0, σ_0² I)
             ctx = context[start:stop].to(device) if context is not None else None
+            mask = context_mask[start:stop].to(device) if context_mask is not None else None
             D = GuidedDenoiser(model.denoiser, ctx, omega, guidance_interval, guide, autoguidance,
-                               classifier, classifier_scale)
+                               classifier, classifier_scale, mask)
             extra = {}
             if sampler == "consistency":          # re-noising, seeded per image and step
                 extra["noise"] = lambda i, s=batch_seeds: per_image_step_noise(s, i, shape, device)

@@ -37,7 +37,11 @@ class ModelConfig:
     norm_groups: int = 32                       # Table 3
     dropout: float = 0.1                        # Table 4
     emb_mult: int = 4                           # embedding width = emb_mult × channels
-    context_dim: int = 4                        # one-hot classes (4) or a scalar (1); 0: none
+    context_dim: int = 4                        # one-hot classes (4), a scalar (1) or one value
+                                                # per conditioning column; 0: none
+    column_mask: bool = False                   # each context column can be given or left free
+                                                # (source-property models): the context
+                                                # embedding sees [z·m, m], m = 1 where given
     sigma_data: float = 0.5                     # Eq. (18)–(20)
 
     def __post_init__(self):
@@ -79,9 +83,12 @@ class DataConfig:
     balance: str = "undersample"                # "undersample", "weight" (loss weights) or "none"
     valid_fraction: float = 0.1                 # Section 4.2: 90/10 train/validation split
     limit: int = 0                              # keep at most this many images (0: all); for tests
+    conditions: tuple[str, ...] = ()            # conditioning columns of a store to train on
+                                                # (default: all the store's ``conditions``)
 
     def __post_init__(self):
         self.first_splits = tuple(self.first_splits)
+        self.conditions = tuple(self.conditions)
         _check_ranges(self, "data", {"valid_fraction": (float, 0, 0.99), "limit": (int, 0, None)})
         if self.balance not in ("undersample", "weight", "none"):
             raise ValueError(f"data.balance must be undersample, weight or none, not {self.balance!r}")
@@ -104,6 +111,8 @@ class TrainingConfig:
     p_mean: float = -2.5                        # Table 4: ln σ ~ N(P_mean, P_std²)
     p_std: float = 1.8                          # Table 4
     context_dropout: float = 0.1                # Table 4: null-token rate for guidance
+    column_dropout: float = 0.0                 # models with model.column_mask: each column
+                                                # also left out independently at this rate
     precision: str = "auto"                     # "auto", "fp32", "bf16" or "fp16"
     grad_clip: float = 0.0                      # 0: no clipping
     augment: bool = True                        # random flips and rotations by multiples of 90°
@@ -136,6 +145,7 @@ _TRAINING_RANGES = {
     "iterations": (int, 1, None), "batch_size": (int, 1, None), "lr": (float, 0, None),
     "lr_warmup": (int, 0, None), "ema_rate": (float, 0, 1), "ema_snapshot_every": (int, 0, None),
     "p_mean": (float, None, None), "p_std": (float, 0, None), "context_dropout": (float, 0, 1),
+    "column_dropout": (float, 0, 1),
     "grad_clip": (float, 0, None), "seed": (int, 0, None), "log_every": (int, 1, None),
     "val_every": (int, 1, None), "checkpoint_every": (int, 1, None),
     "keep_checkpoints": (int, 1, None), "threads": (int, 0, None),

@@ -57,6 +57,25 @@ def guidance_cards(guide_model=None, autoguidance: float = 0.0, guide_classifier
     return cards
 
 
+def condition_cards(conditions, values: dict, drawn=()) -> list[dict]:
+    """Per-image FITS cards recording every condition of a property model: ``HIERARCH RG
+    <NAME>`` = the value in the column's unit, or ``free`` where it was left to the model;
+    the comment gives the unit and says whether it was asked for or drawn from the training
+    sources."""
+    n = len(next(iter(values.values()))) if values else 0
+    cards = [{} for _ in range(n)]
+    for c in conditions:
+        unit = f"[{c.unit}] " if c.unit else ""
+        for k in range(n):
+            key = f"HIERARCH RG {c.name.upper()}"
+            if c.name in values:
+                how = "drawn" if c.name in drawn else "asked"
+                cards[k][key] = (float(values[c.name][k]), f"{unit}{how}")
+            else:
+                cards[k][key] = ("free", f"{unit}not given")
+    return cards
+
+
 def write_fits_cube(path, images: np.ndarray, cards: list[tuple], labels=None) -> Path:
     """All images in one FITS cube (NAXIS3 = image index); per-image labels in a table HDU."""
     from astropy.io import fits
@@ -74,8 +93,10 @@ def write_fits_cube(path, images: np.ndarray, cards: list[tuple], labels=None) -
 
 
 def write_fits_images(folder, images: np.ndarray, cards: list[tuple], labels=None,
-                      prefix: str = "sample", first_seed: int = 0) -> list[Path]:
-    """One FITS file per image, each with its own SEED (and CLASS) card."""
+                      prefix: str = "sample", first_seed: int = 0,
+                      image_cards: list[dict] | None = None) -> list[Path]:
+    """One FITS file per image, each with its own SEED (and CLASS) card, and the cards of
+    ``image_cards[k]`` (keyword → (value, comment)) on image k."""
     from astropy.io import fits
     folder = Path(folder)
     paths = []
@@ -86,6 +107,8 @@ def write_fits_images(folder, images: np.ndarray, cards: list[tuple], labels=Non
         hdu.header["SEED"] = (first_seed + k, "noise seed of this image")
         if labels is not None:
             hdu.header["CLASS"] = (str(labels[k]), "morphological class asked for")
+        for key, value in (image_cards[k] if image_cards else {}).items():
+            hdu.header[key] = value
         path = folder / f"{prefix}_{k:05d}.fits"
         with atomic_path(path) as tmp:
             hdu.writeto(tmp)

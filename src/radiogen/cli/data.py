@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from radiogen.cli import CommandError
 from radiogen.cli.checks import COUNT, POSITIVE, beam, check_output_file, integer, number
 
 __all__ = ["register"]
@@ -102,6 +103,38 @@ def _first(args) -> int:
     return 0
 
 
+def _conditions(args) -> int:
+    import numpy as np
+
+    from radiogen.data.conditions import parse_condition
+    from radiogen.data.properties import (catalog_properties, measure_store, set_conditions)
+    from radiogen.data.store import Store, describe_store, read_store, write_store
+
+    check_output_file(args.out)
+    if args.out.exists() and not args.overwrite:
+        raise CommandError(f"{args.out} exists; give --overwrite to replace it")
+    store = read_store(args.store)
+    added = {}
+    if args.measure:
+        added.update(measure_store(store, args.measure, progress=not args.no_progress))
+    if args.columns:
+        if not args.catalog:
+            raise CommandError("--columns takes columns of a catalog: give --catalog")
+        added.update(catalog_properties(store, args.catalog, args.columns, args.name_column))
+    store = Store(store.images, {**store.columns, **added}, store.attrs)
+    transforms = {}
+    for item in args.transform or []:
+        name, values = parse_condition(item)
+        transforms[name] = values[0]
+    store = set_conditions(store, args.conditions, transforms)
+    write_store(args.out, store.images, store.columns, store.attrs)
+    print(describe_store(read_store(args.out)))
+    for name, values in added.items():
+        print(f"{name}: measured for {int(np.isfinite(values).sum())} of {len(values)} images")
+    print(f"written to {args.out}")
+    return 0
+
+
 def _info(args) -> int:
     from radiogen.data.store import describe_store, read_store
 
@@ -164,6 +197,38 @@ def register(subparsers) -> None:
     p.add_argument("--zip", type=Path, help="the galaxy_data.zip archive (default: bundled)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing store")
     p.set_defaults(func=_first)
+
+    p = sub.add_parser(
+        "conditions", help="choose the source properties a model is conditioned on",
+        description="Write a copy of a store whose conditioning columns are --conditions, each "
+                    "with its transform fitted and recorded (peak_flux and total_flux: Box-Cox "
+                    "then standardisation, Eq. 12; sizes and S/N: log then standardisation; "
+                    "others: standardisation). Columns come from the store (peak_flux, "
+                    "snr_sigma), from the images (--measure: total_flux, major_axis, "
+                    "minor_axis, position_angle from second moments over the islands of "
+                    "emission, or of PyBDSF's Gaussian model), or from a catalog matched by "
+                    "source name (--catalog, --columns Peak_flux Maj …, converted to Jy/beam, "
+                    "Jy, arcsec, deg). Sources without a value are left unconditioned on that "
+                    "column in training.")
+    p.add_argument("store", type=Path, help="an HDF5 store written by radiogen")
+    p.add_argument("--out", required=True, type=Path, help="the HDF5 store to write")
+    p.add_argument("--conditions", nargs="+", required=True, metavar="COLUMN",
+                   help="the conditioning columns, e.g. peak_flux major_axis")
+    p.add_argument("--measure", choices=("moments", "pybdsf"),
+                   help="measure integrated flux, axes and position angle from the images")
+    p.add_argument("--catalog", type=Path, help="source catalog (FITS, CSV, ECSV, VOTable)")
+    p.add_argument("--columns", nargs="+", metavar="COLUMN",
+                   help="catalog columns to take (Peak_flux, Total_flux, Maj, Min, PA become "
+                        "peak_flux, total_flux, major_axis, minor_axis, position_angle; "
+                        "others keep their name in lower case)")
+    p.add_argument("--name-column", default="Source_Name",
+                   help="catalog column matched to the store's source names (default "
+                        "Source_Name)")
+    p.add_argument("--transform", nargs="+", metavar="COLUMN=KIND",
+                   help="override a column's transform: boxcox, log or standard")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing store")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_conditions)
 
     p = sub.add_parser(
         "info", help="describe a store: counts, selection report, flux histograms",

@@ -59,8 +59,21 @@ def run(args) -> int:
     print("bundled models:" if models else "bundled models: none installed yet "
           "(train one with `radiogen train`, then sample with --checkpoint)")
     for name, path in sorted(models.items()):
-        print(f"  {name:16s} {path}")
+        print(f"  {name:16s} {_context_summary(path)}  {path}")
     print("training presets:")
     for name in list_presets():
         print(f"  {name:16s} {load_preset(name).description[:100]}")
     return 0
+
+
+def _context_summary(path) -> str:
+    """What a model file is conditioned on, in a few words (its metadata alone)."""
+    from radiogen.training.checkpoint import read_model_header
+    _, meta = read_model_header(path)
+    if meta.get("conditions"):
+        return "conditions: " + ", ".join(
+            f"{c['name']} ({c['lo']:.3g}–{c['hi']:.3g} {c['unit']})".replace(" )", ")")
+            for c in meta["conditions"])
+    if meta.get("kind") == "class":
+        return "classes: " + " ".join(meta.get("class_names", []))
+    return "conditions: peak_flux" if meta.get("kind") == "flux" else "unconditional"

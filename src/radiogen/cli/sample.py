@@ -39,6 +39,13 @@ def register(subparsers) -> None:
                    help="peak flux(es) in Jy/beam for a flux-conditioned model, -n images of "
                         "each; without it the fluxes are drawn from the training distribution "
                         "(paper Section 6.1)")
+    p.add_argument("--condition", action="append", metavar="NAME=VALUE[,VALUE…]",
+                   help="for a model conditioned on source properties (`radiogen models` lists "
+                        "them): a value with or without its unit, e.g. --condition "
+                        "peak_flux=50mJy/beam --condition major_axis=30arcsec; several values "
+                        "separated by commas give -n images each; properties not given are "
+                        "left free (a peak flux not given is drawn from the training sources "
+                        "nearest to what is given, to restore Jy/beam)")
     p.add_argument("--ra", type=number(0, 360), default=None,
                    help="RA (deg) of the image centre in the WCS of flux-model FITS (default 180)")
     p.add_argument("--dec", type=number(-90, 90), default=None,
@@ -122,6 +129,12 @@ def run(args) -> int:
     kw = dict(guidance=omega, steps=args.steps, sampler=args.sampler, batch_size=args.batch_size,
               precision=args.precision, guidance_interval=interval, progress=not args.no_progress,
               **_extra_guidance(args))
+    if model.conditions:
+        return _sample_properties(args, model, omega, kw)
+    if args.condition:
+        raise CommandError(f"--condition: model {model.name!r} is not conditioned on source "
+                           "properties; " + ("give --class" if model.kind == "class"
+                                             else "give --peak-flux"))
     if model.kind == "class":
         if not args.classes:
             raise CommandError(f"this model is class-conditioned: give --class, one of {model.class_names}")
@@ -232,4 +245,91 @@ def _sample_flux(args, model, omega: float, kw: dict) -> int:
             "pixel_scale_arcsec": meta.get("pixel_scale_arcsec") or 0.0}))
     print(f"radiogen sample: wrote {len(images)} images in Jy/beam to {out}/ (peak flux "
           f"{1e3 * peaks.min():.3g}–{1e3 * peaks.max():.3g} mJy/beam, ω={omega}, {args.steps} steps)")
+    return 0
+
+
+def _asked_conditions(args, model) -> tuple[dict, int]:
+    """{column: values in its unit, one per image} from --condition (and --peak-flux), and the
+    number of images: -n for every value of the longest list."""
+    from radiogen.data.conditions import parse_condition, to_column_unit
+    columns = {c.name: c for c in model.conditions}
+    try:
+        items = [parse_condition(item) for item in args.condition or []]
+    except ValueError as err:
+        raise CommandError(f"--condition: {err}") from None
+    if args.peak_flux:
+        items.append(("peak_flux", [str(v) for v in args.peak_flux]))
+    asked = {}
+    for name, values in items:
+        if name not in columns:
+            raise CommandError(f"--condition {name}: model {model.name!r} has no such condition; "
+                               f"its conditions are {', '.join(columns)}")
+        if name in asked:
+            raise CommandError(f"--condition {name} given twice")
+        try:
+            asked[name] = [to_column_unit(columns[name], v) for v in values]
+        except ValueError as err:
+            raise CommandError(f"--condition {err}") from None
+    groups = max([len(v) for v in asked.values()], default=1)
+    for name, values in asked.items():
+        if len(values) not in (1, groups):
+            raise CommandError(f"--condition {name}: {len(values)} values, but another condition "
+                               f"has {groups}; give 1 or {groups}")
+    n = groups * args.num
+    return {k: np.repeat(np.broadcast_to(v, (groups,)), args.num) for k, v in asked.items()}, n
+
+
+def _sample_properties(args, model, omega: float, kw: dict) -> int:
+    """Sampling a model conditioned on source properties: FITS per image with every condition
+    in its header, in Jy/beam where the model has the peak flux."""
+    from radiogen import api, outputs
+    from radiogen.data.fits_io import DEFAULT_DEC_DEG, DEFAULT_RA_DEG, Beam, write_physical_fits
+    if args.classes:
+        raise CommandError(f"model {model.name!r} is conditioned on source properties: give "
+                           "--condition, not --class")
+    asked, n = _asked_conditions(args, model)
+    values, drawn = dict(asked), ()
+    try:
+        if model.kind == "flux" and "peak_flux" not in asked:
+            values.update(api.draw_free_conditions(model, asked, ["peak_flux"], n, args.seed))
+            drawn = ("peak_flux",)
+        images = api.sample(model, n, conditions=values, seed=args.seed, **kw)
+    except ValueError as err:
+        raise CommandError(str(err)) from None
+    meta, out = model.meta, Path(args.out)
+    cards = outputs.provenance_cards(model.name, model.kind, args.sampler, args.steps, omega,
+                                     args.seed, guidance_interval=kw["guidance_interval"],
+                                     distilled_guidance=model.distilled_guidance)
+    cards += outputs.guidance_cards(**{k: kw[k] for k in _GUIDE_KEYS if k in kw})
+    per_image = outputs.condition_cards(model.conditions, values, drawn) if values else None
+    written = []
+    if model.kind == "flux":
+        beam = Beam(*meta["beam_arcsec"]) if meta.get("beam_arcsec") else None
+        for k, image in enumerate(images):
+            extra = {c[0]: tuple(c[1:]) for c in cards}
+            extra.update(per_image[k], SEED=(args.seed + k, "noise seed of this image"))
+            written.append(write_physical_fits(
+                out / f"sample_{k:05d}.fits", image, float(values["peak_flux"][k]),
+                pixel_scale_arcsec=meta.get("pixel_scale_arcsec") or 1.5, beam=beam,
+                frequency_hz=meta.get("frequency_hz") or 0.0,
+                ra_deg=DEFAULT_RA_DEG if args.ra is None else args.ra,
+                dec_deg=DEFAULT_DEC_DEG if args.dec is None else args.dec, extra=extra))
+    else:
+        written += outputs.write_fits_images(out, images, cards, first_seed=args.seed,
+                                             image_cards=per_image)
+    titles = [", ".join(f"{v[k]:.3g}" for v in values.values()) for k in range(n)]
+    written.append(outputs.write_png_grid(out / "samples.png", images, titles=titles))
+    if args.npy:
+        written.append(outputs.write_npy(out / "samples.npy", images))
+    if args.h5:
+        columns, attrs = dict(values), {"kind": model.kind, "conditions": meta["conditions"],
+                                        "pixel_scale_arcsec": meta.get("pixel_scale_arcsec") or 0.0}
+        if model.kind == "flux":   # what `radiogen evaluate` reads of a flux set
+            peak = next(c for c in model.conditions if c.name == "peak_flux")
+            columns["scaled_flux"] = peak.forward(values["peak_flux"]).astype(np.float32)
+            attrs.update(boxcox_lambda=peak.lam, boxcox_mean=peak.mean, boxcox_std=peak.std)
+        written.append(outputs.write_h5(out / "samples.h5", images, columns, attrs))
+    given = ", ".join(f"{k} ({'drawn' if k in drawn else 'asked'})" for k in values) or "none"
+    print(f"radiogen sample: wrote {n} images to {out}/ (conditions: {given}; ω={omega}, "
+          f"{args.steps} steps)")
     return 0

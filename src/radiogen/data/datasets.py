@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from radiogen.data.conditions import conditions_of
 from radiogen.data.first import CLASSES, inverse_frequency_weights, load_first, undersample_indices
 from radiogen.data.store import read_store
 from radiogen.data.transforms import to_model_range
@@ -56,6 +57,35 @@ def _beam(attrs) -> list[float] | None:
     return [beam[0], beam[1] if np.isfinite(beam[1]) else beam[0], beam[2] if np.isfinite(beam[2]) else 0.0]
 
 
+def _property_set(store, data_cfg, meta) -> TrainingSet:
+    """A store conditioned on named source properties: context column j is condition j's
+    transform of its values (NaN where a source has no value: left free in training)."""
+    available = {c.name: c for c in conditions_of(store.attrs)}
+    names = data_cfg.conditions or tuple(available)
+    unknown = [n for n in names if n not in available]
+    if unknown:
+        raise ValueError(f"{data_cfg.source}: no condition {', '.join(map(repr, unknown))}; the "
+                         f"store's conditions are {', '.join(available) or 'none'} (choose them "
+                         "with `radiogen data conditions`)")
+    conditions = [available[n] for n in names]
+    values = {c.name: np.asarray(store.columns[c.name], np.float64) for c in conditions}
+    context = np.stack([c.forward(values[c.name]) for c in conditions], axis=1).astype(np.float32)
+    meta.update(kind="flux" if "peak_flux" in names else "properties",
+                conditions=[c.to_dict() for c in conditions],
+                frequency_hz=float(store.attrs.get("frequency_hz", 0) or 0),
+                # the training values, from which free columns are drawn at sampling time
+                condition_table={n: values[n].tolist() for n in names})
+    if "peak_flux" in names:   # what the peak-flux-only API (Section 6.1) reads
+        peak = available["peak_flux"]
+        z = context[:, names.index("peak_flux")]
+        counts, edges = np.histogram(z[np.isfinite(z)], bins=100)
+        meta.update(boxcox={"lambda": peak.lam, "mean": peak.mean, "std": peak.std},
+                    scaled_flux_histogram={"counts": counts.tolist(), "edges": edges.tolist()})
+    images = to_model_range(store.images[:, None].astype(np.float32))
+    return TrainingSet(torch.from_numpy(images), torch.from_numpy(context),
+                       torch.ones(len(store)), meta)
+
+
 def load_training_set(data_cfg, seed: int = 0) -> TrainingSet:
     """The training images that ``data_cfg`` (a :class:`radiogen.config.DataConfig`) names:
     the bundled FIRST archive, or an HDF5 store (class or flux conditioned)."""
@@ -76,6 +106,8 @@ def load_training_set(data_cfg, seed: int = 0) -> TrainingSet:
             if store.labels is None:
                 raise ValueError(f"{data_cfg.source}: a class store without /labels")
             ts = _class_set(store.images, store.labels, store.class_names, data_cfg.balance, rng, meta)
+        elif store.attrs.get("conditions") or data_cfg.conditions:
+            ts = _property_set(store, data_cfg, meta)
         else:
             if store.scaled_flux is None:
                 raise ValueError(f"{data_cfg.source}: a flux store without /scaled_flux")

@@ -13,7 +13,8 @@ Layout (every per-image dataset has N rows):
 
 File attributes: ``kind`` ("class" or "flux"), ``pixel_scale_arcsec``, ``beam_bmaj_arcsec``,
 ``beam_bmin_arcsec``, ``beam_bpa_deg``, ``boxcox_lambda``, ``boxcox_mean``, ``boxcox_std``
-(flux sets), ``settings`` and ``selection_report`` (JSON text), ``radiogen_version``; optional
+(flux sets), ``conditions`` (JSON list of
+:class:`radiogen.data.conditions.Condition`: the columns a model is conditioned on), ``settings`` and ``selection_report`` (JSON text), ``radiogen_version``; optional
 ``frequency_hz``, ``cutout_size``, ``inputs`` (JSON text).
 """
 
@@ -174,6 +175,11 @@ def describe_store(store: Store, bins: int = 20) -> str:
     if "boxcox_lambda" in a:
         lines.append(f"Box-Cox (Eq. 12): λ = {float(a['boxcox_lambda']):.4g}, mean "
                      f"{float(a['boxcox_mean']):.4g}, std {float(a['boxcox_std']):.4g}")
+    for c in a.get("conditions") or []:
+        lines.append(f"Condition {c['name']} ({c['unit'] or 'no unit'}): {c['transform']}"
+                     + (f" λ = {c['lam']:.4g}," if c["transform"] == "boxcox" else ",")
+                     + f" mean {c['mean']:.4g}, std {c['std']:.4g}, training range "
+                     f"{c['lo']:.4g}–{c['hi']:.4g}")
     if "peak_flux" in store.columns and n:
         lines.append("Peak flux f̂ (Jy/beam), log-spaced bins:")
         lines += _histogram_lines(store.columns["peak_flux"], bins, log=True)

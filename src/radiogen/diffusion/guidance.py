@@ -30,15 +30,19 @@ class GuidedDenoiser:
 
     ``denoiser(x, sigma, context, context_mask)`` is the preconditioned network, ``guide`` one of
     the same signature, ``classifier(x, sigma)`` returns class logits; ``context`` is fixed for
-    the whole trajectory (one-hot rows for the classifier term). ``n_evals`` counts calls (solver
+    the whole trajectory (one-hot rows for the classifier term). ``context_mask`` (N, k), for
+    models conditioned on source properties, marks the columns given (1) and left free (0):
+    c is what is given, ∅ leaves every column free, so guidance applies to what is given. ``n_evals`` counts calls (solver
     evaluations) and ``n_network_evals`` network passes per image (of the model and the guide;
     a classifier pass with its gradient is counted in ``n_classifier_evals``).
     """
 
     def __init__(self, denoiser, context=None, guidance: float = 0.0,
                  interval: tuple[float, float] | None = None, guide=None,
-                 autoguidance: float = 0.0, classifier=None, classifier_scale: float = 0.0):
+                 autoguidance: float = 0.0, classifier=None, classifier_scale: float = 0.0,
+                 context_mask=None):
         self.denoiser, self.context, self.omega = denoiser, context, float(guidance)
+        self.context_mask = context_mask
         if interval is not None and not interval[0] <= interval[1]:
             raise ValueError(f"guidance interval must be (σ_lo, σ_hi) with σ_lo ≤ σ_hi, got {interval}")
         if autoguidance and guide is None:
@@ -65,13 +69,15 @@ class GuidedDenoiser:
         self.n_evals += 1
         in_interval = self._in_interval(sigma)
         sigma = torch.as_tensor(sigma, dtype=torch.float32, device=x.device).reshape(-1).expand(n)
-        ones = torch.ones(n, device=x.device)
-        mask = ones if self.context is not None else None
+        mask = None
+        if self.context is not None:
+            mask = (torch.ones(n, device=x.device) if self.context_mask is None
+                    else self.context_mask.to(x.device))
         if self.guides_at(sigma[0]):
             self.n_network_evals += 2
             D = self.denoiser(torch.cat([x, x]), torch.cat([sigma, sigma]),
                               torch.cat([self.context, self.context]),
-                              torch.cat([ones, torch.zeros_like(ones)]))
+                              torch.cat([mask, torch.zeros_like(mask)]))
             D_cond, D_uncond = D.chunk(2)
             D = D_cond + self.omega * (D_cond - D_uncond)
         else:

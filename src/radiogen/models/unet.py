@@ -36,7 +36,9 @@ class UNet(nn.Module):
         self.noise_embed = nn.Sequential(SinusoidalEmbedding(ch), nn.Linear(ch, emb_dim), nn.SiLU())
         # Context embedding (two-layer GELU FCN), added to the noise embedding, and the second
         # network of identical architecture that feeds FiLM in every block.
-        self.context_embed = EmbeddingMLP(cfg.context_dim, emb_dim) if cfg.context_dim else None
+        # With column_mask it reads [z·m, m]: the given values and which columns are given.
+        context_in = cfg.context_dim * (2 if cfg.column_mask else 1)
+        self.context_embed = EmbeddingMLP(context_in, emb_dim) if cfg.context_dim else None
         self.emb_out = EmbeddingMLP(emb_dim, emb_dim)
 
         def attention(c):
@@ -87,12 +89,22 @@ class UNet(nn.Module):
         """The conditioning vector fed to every block's FiLM.
 
         ``context_mask`` (1: keep, 0: null token ∅) drops the context of single samples; a
-        dropped context adds nothing, so D(x; σ | ∅) is the unconditional model."""
+        dropped context adds nothing, so D(x; σ | ∅) is the unconditional model. With
+        ``cfg.column_mask`` the mask may also be (N, k), one entry per column: the columns with
+        0 are left free, and a row with every column left free is the unconditional model."""
         emb = self.noise_embed(c_noise)
         if self.context_embed is not None and context is not None:
-            ctx = self.context_embed(context.to(emb.dtype))
-            if context_mask is not None:
-                ctx = ctx * context_mask.to(ctx.dtype)[:, None]
+            context = context.to(emb.dtype)
+            if self.cfg.column_mask:
+                m = (torch.ones_like(context) if context_mask is None else
+                     context_mask.to(emb.dtype).reshape(len(context), -1).expand_as(context))
+                given = torch.where(m > 0, context, torch.zeros_like(context))  # NaN: not known
+                ctx = self.context_embed(torch.cat([given, m], dim=1))
+                ctx = ctx * m.amax(dim=1, keepdim=True)
+            else:
+                ctx = self.context_embed(context)
+                if context_mask is not None:
+                    ctx = ctx * context_mask.to(ctx.dtype)[:, None]
             emb = emb + ctx
         return self.emb_out(emb)
 

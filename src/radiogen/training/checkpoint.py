@@ -67,13 +67,18 @@ def read_model_file(path) -> tuple[dict, ModelConfig, dict]:
 
 def read_model_config(path) -> ModelConfig:
     """The model config of a model file, read from its metadata alone (no weights)."""
+    return read_model_header(path)[0]
+
+
+def read_model_header(path) -> tuple[ModelConfig, dict]:
+    """(model config, meta) of a model file, read from its metadata alone (no weights)."""
     path = Path(path)
     try:
         with safe_open(str(path), framework="pt") as f:
             metadata = f.metadata() or {}
     except Exception as err:  # safetensors raises its own error types
         raise ValueError(f"{path}: not a readable safetensors file ({err})") from None
-    return _model_config(path, metadata)[0]
+    return _model_config(path, metadata)
 
 
 def load_weights(module: torch.nn.Module, state: dict, path) -> None:

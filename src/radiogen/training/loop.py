@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import json
+import math
 import time
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from tqdm.auto import tqdm
 
 from radiogen.atomic import atomic_path
 from radiogen.config import Config
+from radiogen.data.conditions import Condition, conditions_of
 from radiogen.data.datasets import augment_dihedral, load_training_set, split_train_valid
 from radiogen.diffusion.consistency import ConsistencyLoss
 from radiogen.diffusion.loss import EDMLoss
@@ -53,6 +56,19 @@ def _batch_indices(step: int, n: int, global_batch: int, rank: int, local_batch:
     return torch.from_numpy(out)
 
 
+def context_keep(ctx: torch.Tensor, context_dropout: float, column_dropout: float,
+                 column_mask: bool, generator: torch.Generator) -> torch.Tensor:
+    """The context mask of a training batch: each image's whole context is dropped (the null
+    token ∅ of classifier-free guidance) at rate ``context_dropout``; with ``column_mask``,
+    each column of the others is also dropped on its own at rate ``column_dropout``, and
+    unknown (NaN) values are never given. Shape (N,), or (N, k) with ``column_mask``."""
+    keep = (torch.rand(len(ctx), generator=generator) >= context_dropout).float().to(ctx.device)
+    if not column_mask:
+        return keep
+    columns = (torch.rand(ctx.shape, generator=generator) >= column_dropout).to(ctx.device)
+    return (columns & torch.isfinite(ctx)).float() * keep[:, None]
+
+
 @torch.no_grad()
 def validation_loss(denoiser, loss_fn, valid, device, autocast, batch_size=256, seed=12345) -> float:
     """Eq. (22) on the validation set with fixed noise levels and noise: comparable over a run."""
@@ -67,8 +83,9 @@ def validation_loss(denoiser, loss_fn, valid, device, autocast, batch_size=256, 
         ctx = valid.context[start:start + batch_size].to(device)
         sigma = loss_fn.sample_sigma(x.shape[0], g).to(device)
         noise = torch.randn(x.shape, generator=g).to(device)
+        mask = torch.isfinite(ctx).float() if denoiser.cfg.column_mask else None
         with autocast():
-            total += loss_fn(denoiser, x, ctx, None, sigma=sigma, noise=noise).sum().item()
+            total += loss_fn(denoiser, x, ctx, mask, sigma=sigma, noise=noise).sum().item()
     denoiser.train(was_training)
     return total / len(valid)
 
@@ -101,16 +118,51 @@ class _MetricsLog:
         self.tb.close()
 
 
-def _init_from(model, ema, model_cfg, source: str) -> None:
+def _init_from(model, ema, model_cfg, source: str, data_meta: dict) -> None:
     """Start ``model`` and its EMA from the weights in ``source`` (a model file or a run or
-    checkpoint folder, EMA weights preferred), which must have the same architecture."""
+    checkpoint folder, EMA weights preferred), which must have the same architecture, except
+    that a model conditioned on fewer source properties (e.g. ``first-flux``, peak flux only)
+    may start one conditioned on more (:func:`_widen_context`)."""
     path = resolve_model_path(source)           # api.train has turned a bundled name into a file
-    state, saved_cfg, _ = read_model_file(path)
+    state, saved_cfg, saved_meta = read_model_file(path)
     if saved_cfg != model_cfg:
-        raise ValueError(f"{path}: training.init_from has another architecture than model "
-                         f"({saved_cfg} against {model_cfg})")
+        same_net = dataclasses.replace(saved_cfg, context_dim=model_cfg.context_dim,
+                                       column_mask=model_cfg.column_mask) == model_cfg
+        if not (same_net and model_cfg.column_mask):
+            raise ValueError(f"{path}: training.init_from has another architecture than model "
+                             f"({saved_cfg} against {model_cfg})")
+        state = _widen_context(state, saved_cfg, saved_meta, model_cfg, data_meta, path)
     model.load_state_dict(state)
     ema.model.load_state_dict(state)
+
+
+def _widen_context(state, saved_cfg, saved_meta, model_cfg, data_meta, path) -> dict:
+    """The weights of a model with columns c₁…c_j, for one with columns that include them:
+    the first layer of the context embedding gets a zero input weight for every new column and
+    for the "given" flags, so that the new model starts as the old one whenever only the old
+    columns are given."""
+    old = [Condition.from_dict(c) for c in saved_meta.get("conditions", [])] or (
+        conditions_of({f"boxcox_{k}": v for k, v in saved_meta.get("boxcox", {}).items()}))
+    new = [Condition.from_dict(c) for c in data_meta.get("conditions", [])]
+    where = {c.name: j for j, c in enumerate(new)}
+    if not old or any(c.name not in where for c in old):
+        raise ValueError(f"{path}: training.init_from is conditioned on "
+                         f"{[c.name for c in old] or saved_meta.get('kind')}, which the new "
+                         f"conditions {[c.name for c in new]} do not all include")
+    for c in old:
+        n = new[where[c.name]]
+        if not all(math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-9)
+                   for a, b in ((c.mean, n.mean), (c.std, n.std), (c.lam, n.lam))):
+            raise ValueError(f"{path}: training.init_from transforms {c.name} otherwise than "
+                             f"the data ({c} against {n}); build the store from the same images")
+    key = "net.context_embed.0.weight"
+    w_old, k_old, k_new = state[key], saved_cfg.context_dim, model_cfg.context_dim
+    w = torch.zeros(w_old.shape[0], 2 * k_new)
+    for i, c in enumerate(old):
+        w[:, where[c.name]] = w_old[:, i]
+        if saved_cfg.column_mask:
+            w[:, k_new + where[c.name]] = w_old[:, k_old + i]
+    return {**state, key: w}
 
 
 def _loss_function(tc, model_cfg, device):
@@ -189,6 +241,9 @@ def train(cfg: Config, run_dir, resume: bool = False, device: str = "auto",
     if data.context.shape[1] != cfg.model.context_dim:
         raise ValueError(f"the data has a {data.context.shape[1]}-d context ({data.meta['kind']}) "
                          f"but model.context_dim is {cfg.model.context_dim}")
+    if ("conditions" in data.meta) != cfg.model.column_mask:
+        raise ValueError("data conditioned on named source properties need model.column_mask=true, "
+                         "and model.column_mask=true needs such data (`radiogen data conditions`)")
     train_set, valid_set = split_train_valid(data, cfg.data.valid_fraction, tc.seed)
     torch.manual_seed(tc.seed)
     model = Denoiser(cfg.model).to(dev)
@@ -215,7 +270,7 @@ def train(cfg: Config, run_dir, resume: bool = False, device: str = "auto",
     elif dist_info.is_main and (run_dir / "checkpoints").exists():
         raise ValueError(f"{run_dir} already holds a run; use --resume or another folder")
     elif tc.init_from:
-        _init_from(model, ema, cfg.model, tc.init_from)
+        _init_from(model, ema, cfg.model, tc.init_from, data.meta)
         if power_ema is not None:
             power_ema = PowerEMA(model, tc.ema_profiles)
 
@@ -251,7 +306,7 @@ def train(cfg: Config, run_dir, resume: bool = False, device: str = "auto",
         x, ctx = train_set.images[idx].to(dev), train_set.context[idx].to(dev)
         if tc.augment:
             x = augment_dihedral(x, g)
-        keep = (torch.rand(local_batch, generator=g) >= tc.context_dropout).float().to(dev)
+        keep = context_keep(ctx, tc.context_dropout, tc.column_dropout, cfg.model.column_mask, g)
         sigma = loss_fn.sample_sigma(local_batch, g).to(dev)
         noise = torch.randn(x.shape, generator=g).to(dev)
         lr = tc.lr * min(1.0, (step + 1) / tc.lr_warmup) if tc.lr_warmup else tc.lr
