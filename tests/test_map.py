@@ -306,3 +306,40 @@ def test_recovery_judges_detections_by_island():
     del detected["Isl_id"]
     stats = recovery_statistics(truth, detected, radius_arcsec=10.0, n_bins=2)
     assert stats["n_false"] == 2 and stats["n_islands"] == 4
+
+
+def test_catalogue_sizes_condition_a_model_that_takes_them(tmp_path, monkeypatch):
+    """A catalogue's major axes reach a model conditioned on them (NaN: left free), and the
+    truth catalogue records them; a peak-flux-only model gets none."""
+    Table({"ra": [150.0, 150.005], "dec": [30.0, 30.003], "peak_flux": [0.02, 0.05] * u.Jy,
+           "Maj": [0.5, np.nan] * u.arcmin}).write(tmp_path / "sized.fits")
+    sources = read_catalog(tmp_path / "sized.fits")
+    np.testing.assert_allclose(sources.major_axis, [30.0, np.nan])
+    seen = []
+
+    def sample(model, n, seeds=None, **kw):
+        seen.append(kw)
+        return np.stack([gaussian(2.0) for _ in seeds])
+    monkeypatch.setattr(api, "sample", sample)
+    from helpers import tiny_model_config
+    from radiogen.models import Denoiser
+    cfg = tiny_model_config(context_dim=2, column_mask=True, image_size=CUTOUT)
+    conditions = [{"name": "peak_flux", "unit": "Jy/beam", "transform": "boxcox", "mean": -12.3,
+                   "std": 4.78, "lam": -0.48, "lo": 0.005, "hi": 0.98},
+                  {"name": "major_axis", "unit": "arcsec", "transform": "log", "mean": 3.38,
+                   "std": 0.57, "lam": 0.0, "lo": 4.5, "hi": 150.0}]
+    model = api.Model(Denoiser(cfg), cfg, {**FLUX_META, "conditions": conditions}, "fake-sized",
+                      Path("fake-sized"))
+    result = api.make_map(tmp_path / "sized-map.fits", model, sources=sources, size=(120, 120),
+                          centre=(150.0, 30.0), progress=False)
+    given = seen[0]["conditions"]
+    np.testing.assert_allclose(given["major_axis"], [30.0, np.nan])
+    np.testing.assert_allclose(given["peak_flux"], [0.02, 0.05])
+    truth = Table.read(result.truth_path)
+    np.testing.assert_allclose(truth["conditioned_major_axis"], [30.0, np.nan])
+    seen.clear()
+    flux_cfg = tiny_model_config(context_dim=1, image_size=CUTOUT)
+    flux = api.Model(Denoiser(flux_cfg), flux_cfg, dict(FLUX_META), "fake-flux", Path("f"))
+    api.make_map(tmp_path / "flux-map.fits", flux, sources=sources, size=(120, 120),
+                 centre=(150.0, 30.0), progress=False)
+    assert "conditions" not in seen[0] and "scaled_flux" in seen[0]

@@ -4,8 +4,10 @@ matched without regard to case, units honoured), and the truth catalogue of a ma
 Columns recognised (first match wins, any case): RA — ``ra``, ``ra_deg``, ``raj2000``; Dec —
 ``dec``, ``dec_deg``, ``dej2000``, ``decj2000``; peak flux — ``peak_flux`` (LoTSS), ``peak``,
 ``s_peak``, ``fpeak``; optional position angle — ``pa``, ``position_angle``, ``dc_pa``; class —
-``class``, ``label``, ``morphology``; model — ``model``. A column with a unit is converted
-(angles to degrees, mJy/beam or mJy to Jy/beam); one without is read as degrees and Jy/beam.
+``class``, ``label``, ``morphology``; model — ``model``; optional major axis (observed FWHM,
+for models conditioned on it) — ``major_axis``, ``maj``, ``size``. A column with a unit is
+converted (angles to degrees, sizes to arcsec, mJy/beam or mJy to Jy/beam); one without is read
+as degrees, arcsec and Jy/beam.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ COLUMNS = {"ra": ("ra", "ra_deg", "raj2000", "ra_j2000", "ra_icrs"),
            "dec": ("dec", "dec_deg", "dej2000", "decj2000", "dec_j2000", "de_icrs", "dec_icrs"),
            "peak_flux": ("peak_flux", "peak", "peak_flux_jy", "s_peak", "speak", "fpeak"),
            "pa": ("pa", "position_angle", "dc_pa"),
+           "major_axis": ("major_axis", "maj", "size"),
            "label": ("class", "label", "morphology"),
            "model": ("model",)}
 _FORMATS = {".csv": "ascii.csv", ".ecsv": "ascii.ecsv", ".fits": "fits", ".fit": "fits",
@@ -103,6 +106,7 @@ def read_catalog(path) -> SourceList:
                                  f"({names['peak_flux']}) is not a positive number (first: row "
                                  f"{int(np.argmax(bad))})")
     pa = _values(table, names["pa"], u.deg, path) if names["pa"] else None
+    major = _values(table, names["major_axis"], u.arcsec, path) if names["major_axis"] else None
 
     def text(quantity):
         if not names[quantity]:
@@ -110,7 +114,7 @@ def read_catalog(path) -> SourceList:
         column = table[names[quantity]]
         return np.array(["" if np.ma.is_masked(v) else str(v).strip() for v in column])
 
-    return SourceList.of(ra % 360, dec, peak, pa, text("label"), text("model"))
+    return SourceList.of(ra % 360, dec, peak, pa, text("label"), text("model"), major)
 
 
 #: Truth catalogue columns: name → (unit, description).
@@ -128,6 +132,7 @@ TRUTH_COLUMNS = {
     "model": (None, "model that generated the source"),
     "seed": (None, "noise seed of the source's image"),
     "conditioned_peak": (u.Jy / u.beam, "peak flux a flux model was conditioned on"),
+    "conditioned_major_axis": (u.arcsec, "major axis a property model was conditioned on"),
 }
 
 

@@ -98,10 +98,22 @@ class SourceModels:
         lo, hi = self.api.flux_range(model)
         return np.clip(peaks, lo, hi)
 
-    def generate(self, name: str, labels, conditioned, seeds) -> np.ndarray:
-        """Images in [0, 1] of one model for the given classes or conditioning peaks."""
+    def conditioned_sizes(self, name: str, sizes: np.ndarray) -> np.ndarray:
+        """The major axes (arcsec) a model conditioned on them is given: the catalogue's, NaN
+        (left free) where it has none or the model does not take them."""
+        if "major_axis" not in [c.name for c in self[name].conditions]:
+            return np.full(len(sizes), np.nan)
+        return np.asarray(sizes, float)
+
+    def generate(self, name: str, labels, conditioned, seeds, sizes=None) -> np.ndarray:
+        """Images in [0, 1] of one model for the given classes or conditioning peaks (and
+        major axes, NaN where free, for a model conditioned on them)."""
         model = self[name]
-        if model.kind == "flux":
+        if model.conditions:
+            context = {"conditions": {"peak_flux": conditioned}}
+            if sizes is not None and "major_axis" in [c.name for c in model.conditions]:
+                context["conditions"]["major_axis"] = sizes
+        elif model.kind == "flux":
             context = {"scaled_flux": self.api.flux_context(model, conditioned)}
         else:
             context = {"class_label": list(labels)}
@@ -143,9 +155,11 @@ def build_map(out, models: SourceModels, geometry: MapGeometry, sources: SourceL
     grid = tiles(shape, tile)
     first, last = _rows_touched(y[ids], sizes[ids], tile, len(grid))
     conditioned = np.full(len(sources), np.nan)
+    conditioned_sizes = np.full(len(sources), np.nan)
     for name in np.unique(sources.model):
         group = sources.model == name
         conditioned[group] = models.conditioned_peaks(name, sources.peak_flux[group])
+        conditioned_sizes[group] = models.conditioned_sizes(name, sources.major_axis[group])
     noise = CorrelatedNoise(rms, geometry.beam, geometry.pixel_scale_arcsec, seed)
     truth = {k: np.zeros(len(ids)) for k in ("peak_flux", "total_flux", "in_map_fraction")}
     header = geometry.header()
@@ -162,7 +176,7 @@ def build_map(out, models: SourceModels, geometry: MapGeometry, sources: SourceL
             new = np.flatnonzero(first == r)
             bar.set_postfix_str(f"tile row {r + 1}/{len(grid)}")
             for k, stamp in _stamps(models, geometry, sources, ids[new], x, y, conditioned,
-                                    seed, bar):
+                                    conditioned_sizes, seed, bar):
                 cache[k] = stamp
                 for key, value in measure(stamp, shape, geometry.beam_area_pixels).items():
                     truth[key][np.searchsorted(ids, k)] = value
@@ -183,7 +197,8 @@ def build_map(out, models: SourceModels, geometry: MapGeometry, sources: SourceL
                  peak_flux_requested=sources.peak_flux[ids], pa=sources.pa[ids],
                  **{"class": sources.label[ids]},
                  model=np.array([models[m].name for m in sources.model[ids]]),
-                 seed=seed + ids.astype(np.int64), conditioned_peak=conditioned[ids])
+                 seed=seed + ids.astype(np.int64), conditioned_peak=conditioned[ids],
+                 conditioned_major_axis=conditioned_sizes[ids])
     meta = {c[0]: c[1] for c in header_cards if c[0] in ("RGMODEL", "SEED", "SAMPLER", "STEPS")}
     write_truth_catalog(truth_path(out), truth, {**meta, "MAPFILE": Path(out).name[-68:]})
     outputs.write_png_image(preview_path(out), np.where(np.isfinite(preview), preview, np.nan))
@@ -196,7 +211,8 @@ def build_map(out, models: SourceModels, geometry: MapGeometry, sources: SourceL
 SAMPLE_CHUNK = 32
 
 
-def _stamps(models: SourceModels, geometry, sources, new_ids, x, y, conditioned, seed, bar):
+def _stamps(models: SourceModels, geometry, sources, new_ids, x, y, conditioned, sizes, seed,
+            bar):
     """(source index, stamp) of the sources ``new_ids``, generated model by model in chunks
     of :data:`SAMPLE_CHUNK`, ``bar`` advanced after each."""
     results = {}
@@ -206,7 +222,7 @@ def _stamps(models: SourceModels, geometry, sources, new_ids, x, y, conditioned,
         for start in range(0, len(group), SAMPLE_CHUNK):
             chunk = group[start:start + SAMPLE_CHUNK]
             images = models.generate(name, sources.label[chunk], conditioned[chunk],
-                                     seed + chunk)
+                                     seed + chunk, sizes[chunk])
             for k, image in zip(chunk, images):
                 cutout = to_jy_per_beam(image, sources.peak_flux[k])
                 results[int(k)] = place(cutout, x[k], y[k], sources.pa[k], zoom)

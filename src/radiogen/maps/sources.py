@@ -30,6 +30,9 @@ class SourceList:
         Class name for a class model; "" where not given (drawn from the training classes).
     model : ndarray of str
         Model (bundled name or file) per source; "" for the map's model.
+    major_axis : ndarray of float
+        Observed major axis (FWHM) in arcsec for models conditioned on it; NaN where not given
+        (left to the model).
     """
 
     ra: np.ndarray
@@ -38,13 +41,17 @@ class SourceList:
     pa: np.ndarray
     label: np.ndarray
     model: np.ndarray
+    major_axis: np.ndarray | None = None
 
     def __post_init__(self):
         n = len(self.ra)
+        self.major_axis = np.asarray(np.full(n, np.nan) if self.major_axis is None
+                                     else self.major_axis, float)
         self.ra, self.dec = np.asarray(self.ra, float), np.asarray(self.dec, float)
         self.peak_flux, self.pa = np.asarray(self.peak_flux, float), np.asarray(self.pa, float)
         self.label, self.model = np.asarray(self.label, str), np.asarray(self.model, str)
-        lengths = {len(getattr(self, k)) for k in ("dec", "peak_flux", "pa", "label", "model")}
+        lengths = {len(getattr(self, k)) for k in ("dec", "peak_flux", "pa", "label", "model",
+                                                  "major_axis")}
         if lengths != {n}:
             raise ValueError("SourceList: columns of different lengths")
         bad = ~(np.isfinite(self.peak_flux) & (self.peak_flux > 0))
@@ -56,11 +63,12 @@ class SourceList:
         return len(self.ra)
 
     @classmethod
-    def of(cls, ra, dec, peak_flux, pa=None, label=None, model=None) -> "SourceList":
+    def of(cls, ra, dec, peak_flux, pa=None, label=None, model=None,
+           major_axis=None) -> "SourceList":
         n = len(ra)
         return cls(ra, dec, peak_flux, np.full(n, np.nan) if pa is None else pa,
                    np.full(n, "") if label is None else label,
-                   np.full(n, "") if model is None else model)
+                   np.full(n, "") if model is None else model, major_axis)
 
 
 def powerlaw_peaks(n: int, alpha: float, smin: float, smax: float,
