@@ -35,7 +35,7 @@ def test_transform_round_trip(transform):
     np.testing.assert_allclose(c.inverse(z), values, rtol=1e-9)
     assert Condition.from_dict(c.to_dict()) == c
     assert (c.lo, c.hi) == (values.min(), values.max())
-    assert np.isnan(c.forward([np.nan]))[0]                                    # unknown stays unknown
+    assert np.isnan(c.forward([np.nan]))[0]                         # unknown stays unknown
 
 
 def test_transform_choices_and_errors():
@@ -210,7 +210,8 @@ def test_sample_command_with_units(property_run, tmp_path, capsys):
     h = fits.getheader(out / "sample_00000.fits")
     assert h["RG PEAK_FLUX"] == pytest.approx(middle) and h["RG MAJOR_AXIS"] == "free"
     capsys.readouterr()
-    for bad, message in ((["--condition", "redshift=1"], "its conditions are peak_flux, major_axis"),
+    for bad, message in ((["--condition", "redshift=1"],
+                          "its conditions are peak_flux, major_axis"),
                          (["--condition", "major_axis=3Jy"], "cannot be converted to arcsec"),
                          (["--condition", "major_axis=1,2", "--condition", "peak_flux=1,2,3"],
                           "give 1 or 3"),

@@ -194,8 +194,8 @@ def condition_context(model: Model, n: int, conditions: dict) -> tuple[torch.Ten
 
     ``conditions`` maps column names to one or ``n`` values each: numbers in the column's unit
     (``model.conditions``), astropy Quantities or text with a unit (``"30 arcsec"``); columns
-    not named, and NaN values, are left free (mask 0). An unknown name is a ``ValueError`` that lists the
-    model's columns; values outside the training range raise an
+    not named, and NaN values, are left free (mask 0). An unknown name is a ``ValueError``
+    that lists the model's columns; values outside the training range raise an
     :class:`radiogen.data.conditions.OutOfRangeWarning`."""
     from radiogen.data.conditions import to_column_unit
     columns = model.conditions

@@ -3,7 +3,7 @@
 
 Transforms, fitted on the training values v of one column::
 
-    boxcox    z = (B_λ(v) − μ) / s,   B_λ(v) = (v^λ − 1) / λ      # Eq. (12), λ by max. likelihood
+    boxcox    z = (B_λ(v) − μ) / s,   B_λ(v) = (v^λ − 1) / λ    # Eq. (12), λ: max. likelihood
     log       z = (ln v − μ) / s
     standard  z = (v − μ) / s
 

@@ -80,7 +80,8 @@ def moments(image: np.ndarray, mask: np.ndarray) -> tuple[float, float, float, f
 
 
 def measure_images(images: np.ndarray, pixel_scale_arcsec: float, beam_area_pixels: float,
-                   models: np.ndarray | None = None, progress: bool = False) -> dict[str, np.ndarray]:
+                   models: np.ndarray | None = None,
+                   progress: bool = False) -> dict[str, np.ndarray]:
     """:data:`MEASURED_COLUMNS` of every image (N, H, W) in Jy/beam.
 
     With ``models`` (PyBDSF Gaussian model images x̃, same shape) the moments are taken over the

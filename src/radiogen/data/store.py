@@ -13,9 +13,9 @@ Layout (every per-image dataset has N rows):
 
 File attributes: ``kind`` ("class" or "flux"), ``pixel_scale_arcsec``, ``beam_bmaj_arcsec``,
 ``beam_bmin_arcsec``, ``beam_bpa_deg``, ``boxcox_lambda``, ``boxcox_mean``, ``boxcox_std``
-(flux sets), ``conditions`` (JSON list of
-:class:`radiogen.data.conditions.Condition`: the columns a model is conditioned on), ``settings`` and ``selection_report`` (JSON text), ``radiogen_version``; optional
-``frequency_hz``, ``cutout_size``, ``inputs`` (JSON text).
+(flux sets), ``conditions`` (JSON list of :class:`radiogen.data.conditions.Condition`: the
+columns a model is conditioned on), ``settings`` and ``selection_report`` (JSON text),
+``radiogen_version``; optional ``frequency_hz``, ``cutout_size``, ``inputs`` (JSON text).
 """
 
 from __future__ import annotations

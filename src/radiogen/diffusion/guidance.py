@@ -32,9 +32,10 @@ class GuidedDenoiser:
     the same signature, ``classifier(x, sigma)`` returns class logits; ``context`` is fixed for
     the whole trajectory (one-hot rows for the classifier term). ``context_mask`` (N, k), for
     models conditioned on source properties, marks the columns given (1) and left free (0):
-    c is what is given, ∅ leaves every column free, so guidance applies to what is given. ``n_evals`` counts calls (solver
-    evaluations) and ``n_network_evals`` network passes per image (of the model and the guide;
-    a classifier pass with its gradient is counted in ``n_classifier_evals``).
+    c is what is given, ∅ leaves every column free, so guidance applies to what is given.
+    ``n_evals`` counts calls (solver evaluations) and ``n_network_evals`` network passes per
+    image (of the model and the guide; a classifier pass with its gradient is counted in
+    ``n_classifier_evals``).
     """
 
     def __init__(self, denoiser, context=None, guidance: float = 0.0,
