@@ -246,3 +246,24 @@ def test_catalog_columns_convert_units(property_run, tmp_path):
     np.testing.assert_allclose(got["major_axis"][1:], 36.0)    # 0.01° in arcsec
     with pytest.raises(ValueError, match="no column 'Redshift'"):
         catalog_properties(store, path, ["Redshift"])
+
+
+def test_bundled_flux_size_model_follows_its_size_condition(tmp_path):
+    """The shipped first-flux-size: asked for small and large sources at the same peak flux,
+    the large ones come out larger (image moments over the islands, as its store was measured);
+    its FITS files carry both conditions."""
+    assert "first-flux-size" in api.bundled_models()
+    model = api.load_model("first-flux-size")
+    assert [c.name for c in model.conditions] == ["peak_flux", "major_axis"]
+    assert api.sampling_defaults(model)["guidance"] == api.DEFAULT_GUIDANCE["properties"]
+    sizes = np.repeat([12.0, 60.0], 4)
+    images = api.sample(model, len(sizes), steps=8, progress=False,
+                        conditions={"peak_flux": 0.03, "major_axis": sizes})
+    measured = measure_images(images * 0.03, 1.8, 1.0)["major_axis"]
+    assert np.nanmedian(measured[4:]) > 1.5 * np.nanmedian(measured[:4])
+    assert main(["sample", "--model", "first-flux-size", "--condition", "peak_flux=30mJy/beam",
+                 "--condition", "major_axis=0.5arcmin", "-n", "1", "--steps", "3", "--out",
+                 str(tmp_path), "--no-progress"]) == 0
+    header = fits.getheader(tmp_path / "sample_00000.fits")
+    assert header["RG MAJOR_AXIS"] == pytest.approx(30.0) and header["BUNIT"] == "JY/BEAM"
+    assert fits.getdata(tmp_path / "sample_00000.fits").max() == pytest.approx(0.03, rel=1e-6)

@@ -35,8 +35,10 @@ __all__ = ["Model", "NoModelError", "bundled_models", "load_model", "sample", "t
            "GPU_BATCH_SIZE"]
 
 DEFAULT_MODEL = "first-class"
-#: Guidance strength ω by kind of context: the paper's choices (Sections 6.1 and 6.3).
-DEFAULT_GUIDANCE = {"class": 0.75, "flux": 0.1, "properties": 0.1}
+#: Guidance strength ω by kind of context: the paper's choices (Sections 6.1 and 6.3); for
+#: models conditioned on several source properties, the ω that made first-flux-size follow
+#: its size condition best (its model card).
+DEFAULT_GUIDANCE = {"class": 0.75, "flux": 0.1, "properties": 1.0}
 #: Default ODE solver and noise levels N by kind, chosen by benchmarks/sampler_quality.py (the
 #: paper uses Heun with N = 25, 49 evaluations), and the σ interval where class models are
 #: guided (Kynkäänniemi et al. 2024; EDM2's interval), the conditional model alone elsewhere:
@@ -118,8 +120,9 @@ def sampling_defaults(model: Model) -> dict:
         omega = 0.0 if model.distilled_guidance else DEFAULT_GUIDANCE.get(model.kind, 0.0)
         return {"sampler": "consistency", "steps": CONSISTENCY_STEPS, "guidance": omega,
                 "guidance_interval": EVERY_SIGMA, "sigma_min": CONSISTENCY_SIGMA_MIN}
+    kind = "properties" if model.conditions else model.kind   # guided for obedience
     return {"sampler": DEFAULT_SAMPLER, "steps": DEFAULT_STEPS.get(model.kind, 15),
-            "guidance": DEFAULT_GUIDANCE.get(model.kind, 0.0),
+            "guidance": DEFAULT_GUIDANCE.get(kind, 0.0),
             "guidance_interval": DEFAULT_GUIDANCE_INTERVAL.get(model.kind, EVERY_SIGMA),
             "sigma_min": 0.002}
 

@@ -55,8 +55,8 @@ def register(subparsers) -> None:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--guidance", "-w", type=number(0), default=None,
                    help="guidance strength ω (default: 0.75 for class models, 0.1 for flux "
-                        "models, as in the paper; 0 for a consistency model distilled from a "
-                        "guided teacher)")
+                        "models, as in the paper; 1 for models conditioned on several source "
+                        "properties; 0 for a consistency model distilled from a guided teacher)")
     p.add_argument("--steps", type=COUNT, default=None,
                    help=f"number of noise levels N (Eq. 25; default {DEFAULT_STEPS['class']} for "
                         f"class models, {DEFAULT_STEPS['flux']} for flux models, 2 for the "
