@@ -129,6 +129,17 @@ def property_run(tmp_path_factory):
     return {"store": store, "flux_run": flux_run, "run": run, "tmp": tmp}
 
 
+def test_position_angle_is_refused_with_flips_and_rotations(property_run, tmp_path, capsys):
+    store = tmp_path / "pa.h5"
+    assert main(["data", "conditions", str(property_run["store"]), "--conditions", "peak_flux",
+                 "position_angle", "--out", str(store), "--no-progress"]) == 0
+    assert main(["train", "--preset", "tiny", "--data", str(store), "--out", str(tmp_path / "r"),
+                 "--set", "model.context_dim=2", "--set", "model.column_mask=true",
+                 "--set", "data.balance=none", "--set", "training.iterations=1",
+                 "--no-progress"]) == 2
+    assert "scrambled by the flips and rotations" in capsys.readouterr().err
+
+
 def test_store_records_the_conditions(property_run):
     from radiogen.data.store import read_store
     store = read_store(property_run["store"])

@@ -244,6 +244,10 @@ def train(cfg: Config, run_dir, resume: bool = False, device: str = "auto",
     if ("conditions" in data.meta) != cfg.model.column_mask:
         raise ValueError("data conditioned on named source properties need model.column_mask=true, "
                          "and model.column_mask=true needs such data (`radiogen data conditions`)")
+    if tc.augment and any(c["name"] == "position_angle" for c in data.meta.get("conditions", [])):
+        raise ValueError("position_angle as a condition would be scrambled by the flips and "
+                         "rotations of training.augment: set training.augment=false, or rotate "
+                         "the images on placement instead (radiogen map does)")
     train_set, valid_set = split_train_valid(data, cfg.data.valid_fraction, tc.seed)
     torch.manual_seed(tc.seed)
     model = Denoiser(cfg.model).to(dev)
