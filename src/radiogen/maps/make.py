@@ -110,9 +110,10 @@ class SourceModels:
         major axes, NaN where free, for a model conditioned on them)."""
         model = self[name]
         if model.conditions:
-            context = {"conditions": {"peak_flux": conditioned}}
-            if sizes is not None and "major_axis" in [c.name for c in model.conditions]:
-                context["conditions"]["major_axis"] = sizes
+            takes = [c.name for c in model.conditions]
+            given = {"peak_flux": conditioned, "major_axis": sizes}
+            context = {"conditions": {k: v for k, v in given.items()
+                                      if k in takes and v is not None}}
         elif model.kind == "flux":
             context = {"scaled_flux": self.api.flux_context(model, conditioned)}
         else:
