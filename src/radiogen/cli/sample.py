@@ -207,7 +207,6 @@ def _check_flux_range(trained: tuple[float, float], fluxes) -> None:
 def _sample_flux(args, model, omega: float, kw: dict) -> int:
     """Flux-conditioned sampling: images restored to Jy/beam, one FITS file each."""
     from radiogen import api, outputs
-    from radiogen.data.fits_io import DEFAULT_DEC_DEG, DEFAULT_RA_DEG, Beam, write_physical_fits
     if args.classes:
         raise CommandError("this model is flux-conditioned: give --peak-flux, not --class")
     if args.peak_flux:
@@ -218,22 +217,9 @@ def _sample_flux(args, model, omega: float, kw: dict) -> int:
     peaks = api.peak_flux_of(model, scaled)
     images = api.sample(model, len(scaled), scaled_flux=scaled, seed=args.seed, **kw)
     meta, out = model.meta, Path(args.out)
-    beam = Beam(*meta["beam_arcsec"]) if meta.get("beam_arcsec") else None
-    cards = outputs.provenance_cards(model.name, model.kind, args.sampler, args.steps, omega,
-                                     args.seed, guidance_interval=kw["guidance_interval"],
-                                     distilled_guidance=model.distilled_guidance)
-    cards += outputs.guidance_cards(**{k: kw[k] for k in _GUIDE_KEYS if k in kw})
-    written = []
-    for k, (image, peak, z) in enumerate(zip(images, peaks, scaled)):
-        extra = {c[0]: tuple(c[1:]) for c in cards}
-        extra.update(SEED=(args.seed + k, "noise seed of this image"),
-                     SCLFLUX=(float(z), "Box-Cox scaled peak flux (Eq. 12)"))
-        written.append(write_physical_fits(
-            out / f"sample_{k:05d}.fits", image, float(peak),
-            pixel_scale_arcsec=meta.get("pixel_scale_arcsec") or 1.5, beam=beam,
-            frequency_hz=meta.get("frequency_hz") or 0.0,
-            ra_deg=DEFAULT_RA_DEG if args.ra is None else args.ra,
-            dec_deg=DEFAULT_DEC_DEG if args.dec is None else args.dec, extra=extra))
+    sclflux = [{"SCLFLUX": (float(z), "Box-Cox scaled peak flux (Eq. 12)")} for z in scaled]
+    written = _write_jy_per_beam(args, model, images, peaks, _cards(args, model, omega, kw),
+                                 sclflux)
     titles = [f"{1e3 * p:.3g} mJy/b" for p in peaks]
     written.append(outputs.write_png_grid(out / "samples.png", images, titles=titles))
     if args.npy:
@@ -246,6 +232,34 @@ def _sample_flux(args, model, omega: float, kw: dict) -> int:
     print(f"radiogen sample: wrote {len(images)} images in Jy/beam to {out}/ (peak flux "
           f"{1e3 * peaks.min():.3g}–{1e3 * peaks.max():.3g} mJy/beam, ω={omega}, {args.steps} steps)")
     return 0
+
+
+def _cards(args, model, omega: float, kw: dict) -> list[tuple]:
+    """The provenance and guidance cards every image of a run gets."""
+    from radiogen import outputs
+    cards = outputs.provenance_cards(model.name, model.kind, args.sampler, args.steps, omega,
+                                     args.seed, guidance_interval=kw["guidance_interval"],
+                                     distilled_guidance=model.distilled_guidance)
+    return cards + outputs.guidance_cards(**{k: kw[k] for k in _GUIDE_KEYS if k in kw})
+
+
+def _write_jy_per_beam(args, model, images, peaks, cards, image_cards) -> list[Path]:
+    """One FITS file per image in Jy/beam (peak = ``peaks[k]``), with beam, frequency and a
+    SIN WCS at --ra/--dec, the run's ``cards`` and image k's ``image_cards[k]``."""
+    from radiogen.data.fits_io import DEFAULT_DEC_DEG, DEFAULT_RA_DEG, Beam, write_physical_fits
+    meta, out = model.meta, Path(args.out)
+    beam = Beam(*meta["beam_arcsec"]) if meta.get("beam_arcsec") else None
+    written = []
+    for k, (image, peak) in enumerate(zip(images, peaks)):
+        extra = {c[0]: tuple(c[1:]) for c in cards}
+        extra.update(image_cards[k], SEED=(args.seed + k, "noise seed of this image"))
+        written.append(write_physical_fits(
+            out / f"sample_{k:05d}.fits", image, float(peak),
+            pixel_scale_arcsec=meta.get("pixel_scale_arcsec") or 1.5, beam=beam,
+            frequency_hz=meta.get("frequency_hz") or 0.0,
+            ra_deg=DEFAULT_RA_DEG if args.ra is None else args.ra,
+            dec_deg=DEFAULT_DEC_DEG if args.dec is None else args.dec, extra=extra))
+    return written
 
 
 def _asked_conditions(args, model) -> tuple[dict, int]:
@@ -283,7 +297,6 @@ def _sample_properties(args, model, omega: float, kw: dict) -> int:
     """Sampling a model conditioned on source properties: FITS per image with every condition
     in its header, in Jy/beam where the model has the peak flux."""
     from radiogen import api, outputs
-    from radiogen.data.fits_io import DEFAULT_DEC_DEG, DEFAULT_RA_DEG, Beam, write_physical_fits
     if args.classes:
         raise CommandError(f"model {model.name!r} is conditioned on source properties: give "
                            "--condition, not --class")
@@ -297,26 +310,13 @@ def _sample_properties(args, model, omega: float, kw: dict) -> int:
     except ValueError as err:
         raise CommandError(str(err)) from None
     meta, out = model.meta, Path(args.out)
-    cards = outputs.provenance_cards(model.name, model.kind, args.sampler, args.steps, omega,
-                                     args.seed, guidance_interval=kw["guidance_interval"],
-                                     distilled_guidance=model.distilled_guidance)
-    cards += outputs.guidance_cards(**{k: kw[k] for k in _GUIDE_KEYS if k in kw})
+    cards = _cards(args, model, omega, kw)
     per_image = outputs.condition_cards(model.conditions, values, drawn) if values else None
-    written = []
     if model.kind == "flux":
-        beam = Beam(*meta["beam_arcsec"]) if meta.get("beam_arcsec") else None
-        for k, image in enumerate(images):
-            extra = {c[0]: tuple(c[1:]) for c in cards}
-            extra.update(per_image[k], SEED=(args.seed + k, "noise seed of this image"))
-            written.append(write_physical_fits(
-                out / f"sample_{k:05d}.fits", image, float(values["peak_flux"][k]),
-                pixel_scale_arcsec=meta.get("pixel_scale_arcsec") or 1.5, beam=beam,
-                frequency_hz=meta.get("frequency_hz") or 0.0,
-                ra_deg=DEFAULT_RA_DEG if args.ra is None else args.ra,
-                dec_deg=DEFAULT_DEC_DEG if args.dec is None else args.dec, extra=extra))
+        written = _write_jy_per_beam(args, model, images, values["peak_flux"], cards, per_image)
     else:
-        written += outputs.write_fits_images(out, images, cards, first_seed=args.seed,
-                                             image_cards=per_image)
+        written = outputs.write_fits_images(out, images, cards, first_seed=args.seed,
+                                            image_cards=per_image)
     titles = [", ".join(f"{v[k]:.3g}" for v in values.values()) for k in range(n)]
     written.append(outputs.write_png_grid(out / "samples.png", images, titles=titles))
     if args.npy:

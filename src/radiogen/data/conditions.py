@@ -19,7 +19,9 @@ import warnings
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
+
+from radiogen.data.flux import fit_boxcox
 
 __all__ = ["Condition", "KNOWN_COLUMNS", "CATALOG_COLUMNS", "fit_condition", "conditions_of",
            "conditions_to_attrs", "parse_condition", "to_column_unit", "OutOfRangeWarning"]
@@ -145,15 +147,12 @@ def fit_condition(name: str, values, transform: str | None = None,
     if transform in ("boxcox", "log") and np.any(v <= 0):
         raise ValueError(f"column {name!r}: the {transform} transform needs values > 0 "
                          f"(found {v.min():.4g}); use the standard transform")
-    lam = 0.0
-    if transform == "boxcox":
-        lam = float(stats.boxcox_normmax(v, method="mle"))
-        t = special.boxcox(v, lam)                                        # Eq. (12)
-    elif transform == "log":
-        t = np.log(v)
-    else:
-        t = v
-    return Condition(name, unit, transform, float(t.mean()), float(t.std()), lam,
+    if transform == "boxcox":                                             # Eq. (12)
+        b = fit_boxcox(v)
+        return Condition(name, unit, transform, b.mean, b.std, b.lam, float(v.min()),
+                         float(v.max()))
+    t = np.log(v) if transform == "log" else v
+    return Condition(name, unit, transform, float(t.mean()), float(t.std()), 0.0,
                      float(v.min()), float(v.max()))
 
 

@@ -23,7 +23,7 @@ from astropy.units import UnitsWarning
 from radiogen.data.fits_io import FitsImage, FitsReadError, read_fits_image
 
 __all__ = ["CatalogColumns", "Sources", "Cutout", "MosaicInfo", "FITS_SUFFIXES", "read_catalog",
-           "mosaic_ids", "scan_mosaic", "assign_sources", "cutout", "cutout_from_file",
+           "read_table", "mosaic_ids", "scan_mosaic", "assign_sources", "cutout", "cutout_from_file",
            "list_fits_files"]
 
 FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz")
@@ -77,6 +77,21 @@ def _float_column(table: Table, name: str, path) -> np.ndarray:
     return np.asarray(values, dtype=np.float64)
 
 
+def read_table(path: str | os.PathLike) -> Table:
+    """A catalog file as an astropy Table (FITS, CSV, ECSV or VOTable, by file name); a clear
+    error names a missing or unreadable file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such catalog file")
+    fmt = "ascii.csv" if path.suffix.lower() in (".csv", ".txt") else None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UnitsWarning)  # non-standard unit strings are harmless here
+            return Table.read(path, format=fmt)
+    except Exception as err:  # astropy raises many types for unreadable tables
+        raise ValueError(f"{path}: not a readable catalog ({err})") from None
+
+
 def read_catalog(path: str | os.PathLike, columns: CatalogColumns = CatalogColumns()) -> Sources:
     """Read a source catalog (FITS, CSV, ECSV or VOTable, by file name).
 
@@ -87,15 +102,7 @@ def read_catalog(path: str | os.PathLike, columns: CatalogColumns = CatalogColum
         file, the missing column and the columns it has.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such catalog file")
-    fmt = "ascii.csv" if path.suffix.lower() in (".csv", ".txt") else None
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UnitsWarning)  # non-standard unit strings are harmless here
-            table = Table.read(path, format=fmt)
-    except Exception as err:  # astropy raises many types for unreadable tables
-        raise ValueError(f"{path}: not a readable catalog ({err})") from None
+    table = read_table(path)
     for name in (columns.ra, columns.dec):
         if name not in table.colnames:
             raise ValueError(f"{path}: catalog has no column {name!r} (columns: "

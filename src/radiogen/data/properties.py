@@ -92,23 +92,12 @@ def catalog_properties(store: Store, catalog, columns, name_column: str = "Sourc
     by name (the store's ``/names``, from the catalog's ``name_column``), renamed by
     :data:`radiogen.data.conditions.CATALOG_COLUMNS` and converted from the catalog's units to
     radiogen's (mJy/beam → Jy/beam, deg → arcsec); NaN for sources the catalog lacks."""
-    import warnings
-    from pathlib import Path
-
     from astropy import units as u
-    from astropy.table import Table
 
     from radiogen.data.conditions import CATALOG_COLUMNS, KNOWN_COLUMNS
-    path = Path(catalog)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such catalog file")
-    fmt = "ascii.csv" if path.suffix.lower() in (".csv", ".txt") else None
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", u.UnitsWarning)
-            table = Table.read(path, format=fmt)
-    except Exception as err:  # astropy raises many types for unreadable tables
-        raise ValueError(f"{path}: not a readable catalog ({err})") from None
+    from radiogen.data.cutouts import read_table
+    path = catalog
+    table = read_table(path)
     missing = [c for c in [name_column, *columns] if c not in table.colnames]
     if missing:
         raise ValueError(f"{path}: no column {', '.join(map(repr, missing))} (columns: "
