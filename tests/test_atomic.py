@@ -26,6 +26,17 @@ def test_interrupted_file_write_leaves_the_old_file(tmp_path):
     assert target.read_text() == "new"
 
 
+def test_model_files_get_the_permissions_of_a_plain_write(tmp_path):
+    # safetensors writes 0600; a shipped or shared model file must be readable as any file is
+    mask = os.umask(0o022)
+    try:
+        path = checkpoint.save_model_file(tmp_path / "m.safetensors", {"w": torch.zeros(2)},
+                                          ModelConfig(), {})
+    finally:
+        os.umask(mask)
+    assert os.stat(path).st_mode & 0o777 == 0o644
+
+
 def test_interrupted_folder_write_leaves_the_old_folder(tmp_path):
     target = tmp_path / "step"
     with atomic_dir(target) as tmp:

@@ -58,6 +58,8 @@ def atomic_path(path: str | os.PathLike, fsync: bool = False):
     os.remove(tmp)  # writers such as h5py and astropy want to create the file themselves
     try:
         yield Path(tmp)
+        if os.path.isfile(tmp):   # as open() would make it: some writers (safetensors) use 0600
+            os.chmod(tmp, 0o666 & ~_umask())
         if fsync:
             _fsync(Path(tmp))
         os.replace(tmp, path)

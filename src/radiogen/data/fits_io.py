@@ -14,6 +14,7 @@ and a simple SIN (or TAN) WCS centred on a given RA/Dec, so ds9, astropy and PyB
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import warnings
@@ -61,6 +62,11 @@ class Beam:
     bmaj_arcsec: float
     bmin_arcsec: float
     bpa_deg: float = 0.0
+
+    def area_pixels(self, pixel_scale_arcsec: float) -> float:
+        """Gaussian beam solid angle Ω = π·BMAJ·BMIN / (4 ln 2) in pixels: Jy = Σ (Jy/beam) / Ω."""
+        return math.pi * self.bmaj_arcsec * self.bmin_arcsec / (4 * math.log(2)) \
+            / pixel_scale_arcsec ** 2
 
 
 @dataclass

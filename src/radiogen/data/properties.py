@@ -10,6 +10,7 @@ import math
 import numpy as np
 
 from radiogen.data.conditions import conditions_to_attrs, fit_condition
+from radiogen.data.fits_io import Beam
 from radiogen.data.measure import measure_images
 from radiogen.data.store import Store
 
@@ -36,8 +37,7 @@ def beam_area_pixels(attrs: dict) -> float:
     scale = float(attrs["pixel_scale_arcsec"])
     if not bmaj > 0:
         return math.nan
-    bmin = bmin if bmin > 0 else bmaj
-    return math.pi * bmaj * bmin / (4 * math.log(2)) / scale ** 2
+    return Beam(bmaj, bmin if bmin > 0 else bmaj).area_pixels(scale)
 
 
 def measure_store(store: Store, method: str = "moments", progress: bool = False,

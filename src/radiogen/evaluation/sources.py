@@ -48,6 +48,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from tqdm.auto import tqdm
 
+from radiogen.data.fits_io import Beam
+
 __all__ = [
     "PyBDSFSettings",
     "SourceModels",
@@ -213,8 +215,7 @@ def bdsf_available() -> bool:
 
 def beam_area_pixels(settings: PyBDSFSettings) -> float:
     """Beam solid angle Ω = π·BMAJ·BMIN / (4 ln 2) in pixels (Gaussian beam, FWHM axes)."""
-    bmaj, bmin, _ = settings.beam_arcsec
-    return math.pi * bmaj * bmin / (4 * math.log(2)) / settings.pixel_scale_arcsec ** 2
+    return Beam(*settings.beam_arcsec).area_pixels(settings.pixel_scale_arcsec)
 
 
 def model_flux(x_tilde: np.ndarray, beam_area: float) -> np.ndarray:

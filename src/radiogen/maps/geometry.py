@@ -3,7 +3,6 @@ and its division into tiles."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,7 +10,7 @@ from astropy.wcs import WCS
 
 from radiogen.data.fits_io import Beam, physical_cards, sky_header
 
-__all__ = ["MapGeometry", "tiles", "beam_area_pixels"]
+__all__ = ["MapGeometry", "tiles"]
 
 
 @dataclass(frozen=True)
@@ -65,13 +64,7 @@ class MapGeometry:
 
     @property
     def beam_area_pixels(self) -> float:
-        return beam_area_pixels(self.beam, self.pixel_scale_arcsec)
-
-
-def beam_area_pixels(beam: Beam, pixel_scale_arcsec: float) -> float:
-    """Gaussian beam solid angle π·BMAJ·BMIN / (4 ln 2) in pixels: Jy = Σ (Jy/beam) / this."""
-    return math.pi * beam.bmaj_arcsec * beam.bmin_arcsec / (4 * math.log(2)) \
-        / pixel_scale_arcsec ** 2
+        return self.beam.area_pixels(self.pixel_scale_arcsec)
 
 
 def tiles(shape: tuple[int, int], tile: int):
