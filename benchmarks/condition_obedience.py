@@ -28,12 +28,14 @@ import time
 from pathlib import Path
 
 import numpy as np
+from matplotlib.figure import Figure
 from scipy.stats import spearmanr, wasserstein_distance
 
 from _bench import machine, print_table
 from radiogen import api
 from radiogen.data.measure import measure_images
 from radiogen.data.store import read_store
+from radiogen.evaluation.figures import save
 from radiogen.evaluation.report import write_json
 from radiogen.evaluation.sources import PyBDSFSettings, run_pybdsf
 
@@ -149,10 +151,8 @@ def main() -> None:
 
 
 def _figure(path, asked, size_bdsf, size_moments, real_a, real_b, sizes_free) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.2))
+    fig = Figure(figsize=(10, 4.2))
+    left, right = fig.subplots(1, 2)
     left.loglog(asked, size_bdsf, ".", label="PyBDSF")
     left.loglog(asked, size_moments, ".", alpha=0.5, label="image moments")
     span = [asked.min(), asked.max()]
@@ -166,11 +166,7 @@ def _figure(path, asked, size_bdsf, size_moments, real_a, real_b, sizes_free) ->
     right.set(xscale="log", xlabel="major axis (″, PyBDSF)", title="3. only the peak given")
     right.legend()
     fig.tight_layout()
-    tmp = Path(str(path) + ".tmp.png")
-    fig.savefig(tmp, dpi=110)
-    tmp.replace(path)
-    plt.close(fig)
-
+    save(fig, path)
 
 if __name__ == "__main__":
     main()

@@ -96,11 +96,10 @@ def catalog_properties(store: Store, catalog, columns, name_column: str = "Sourc
 
     from radiogen.data.conditions import CATALOG_COLUMNS, KNOWN_COLUMNS
     from radiogen.data.cutouts import read_table
-    path = catalog
-    table = read_table(path)
+    table = read_table(catalog)
     missing = [c for c in [name_column, *columns] if c not in table.colnames]
     if missing:
-        raise ValueError(f"{path}: no column {', '.join(map(repr, missing))} (columns: "
+        raise ValueError(f"{catalog}: no column {', '.join(map(repr, missing))} (columns: "
                          f"{', '.join(table.colnames[:30])})")
     if "names" not in store.columns:
         raise ValueError("the store has no /names to match catalog rows to")
@@ -115,7 +114,7 @@ def catalog_properties(store: Store, catalog, columns, name_column: str = "Sourc
             try:
                 values = values.to(u.Unit(unit))
             except u.UnitConversionError:
-                raise ValueError(f"{path}: column {column!r} is in {values.unit}, which does "
+                raise ValueError(f"{catalog}: column {column!r} is in {values.unit}, which does "
                                  f"not convert to {unit}") from None
         v = np.asarray(values.value, dtype=np.float64)
         out[name] = np.where(rows >= 0, v[np.clip(rows, 0, None)], np.nan)
