@@ -17,8 +17,8 @@ not report the result; report the final choice against ``first:test`` with both 
         --reference first:test --out runs/realism
 
 Setting keys: model (bundled name or path), guidance (ω), steps, sampler, interval (lo/hi),
-guide_model, autoguidance, guide_classifier, classifier_scale. Images are kept as .npy in --out,
-so scoring with another classifier later needs no sampling (--rescore).
+guide_model, autoguidance, guide_classifier, classifier_scale, background_clip. Images are kept
+as .npy in --out, so scoring with another classifier later needs no sampling (--rescore).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from radiogen.evaluation.report import write_json
 from radiogen.evaluation.statistics import image_means, image_stds
 from scipy.stats import wasserstein_distance
 
-FLOATS = ("guidance", "autoguidance", "classifier_scale")
+FLOATS = ("guidance", "autoguidance", "classifier_scale", "background_clip")
 
 
 def parse_setting(text: str) -> tuple[str, dict]:

@@ -123,6 +123,7 @@ def test_sample_command_sampler_options(tiny_run, tmp_path, capsys):
     from radiogen.cli import sample as sample_cli
     assert (sample_cli.DEFAULT_SAMPLER, sample_cli.DEFAULT_STEPS) == (api.DEFAULT_SAMPLER, api.DEFAULT_STEPS)
     assert sample_cli.DEFAULT_GUIDANCE_INTERVAL == api.DEFAULT_GUIDANCE_INTERVAL
+    assert sample_cli.DEFAULT_BACKGROUND_CLIP == api.DEFAULT_BACKGROUND_CLIP
     out = tmp_path / "s"
     assert main(["sample", "--checkpoint", str(tiny_run), "--class", "FRI", "-n", "2", "--steps", "3",
                  "--sampler", "dpmpp-2m", "--guidance-interval", "0.2", "5", "--out", str(out),
@@ -132,10 +133,34 @@ def test_sample_command_sampler_options(tiny_run, tmp_path, capsys):
     assert (header["OMEGASLO"], header["OMEGASHI"]) == (0.2, 5.0)
     for bad, message in ((["--sampler", "rk4"], "--sampler: unknown sampler 'rk4'"),
                          (["--steps", "1"], "--steps must be at least 2"),
-                         (["--guidance-interval", "5", "1"], "SIGMA_LO ≤ SIGMA_HI")):
+                         (["--guidance-interval", "5", "1"], "SIGMA_LO ≤ SIGMA_HI"),
+                         (["--background-clip", "1"], "--background-clip must be below 1")):
         assert main(["sample", "--checkpoint", str(tiny_run), "--class", "FRI", "--out", str(out),
                      *bad]) == 2
         assert message in capsys.readouterr().err
+
+
+def test_background_clip_of_class_models(tiny_run, tmp_path):
+    """Class models clip the faint background haze by default (the FIRST images' zero
+    backgrounds); 0 turns it off; the FITS header says which threshold was used."""
+    from radiogen.data.transforms import clip_background
+    model = api.load_model(str(tiny_run))
+    assert api.sampling_defaults(model)["background_clip"] == api.DEFAULT_BACKGROUND_CLIP["class"] > 0
+    kw = dict(class_label="FRII", steps=3, seed=4, progress=False)
+    raw = api.sample(model, 2, background_clip=0, **kw)
+    clipped = api.sample(model, 2, **kw)
+    assert np.allclose(clipped, clip_background(raw, api.DEFAULT_BACKGROUND_CLIP["class"]), atol=1e-6)
+    assert not np.allclose(clipped, raw, atol=1e-3)
+    with pytest.raises(ValueError, match="background_clip must be in"):
+        api.sample(model, 1, background_clip=1.0, **kw)
+    for clip, card in ((None, api.DEFAULT_BACKGROUND_CLIP["class"]), ("0", None), ("0.2", 0.2)):
+        out = tmp_path / f"clip-{clip}"
+        assert main(["sample", "--checkpoint", str(tiny_run), "--class", "FRII", "-n", "2",
+                     "--steps", "3", "--seed", "4", "--npy", "--out", str(out), "--no-progress",
+                     *(["--background-clip", clip] if clip else [])]) == 0
+        assert fits.getheader(out / "samples.fits").get("BGCLIP") == card
+        expected = clip_background(raw, card or 0.0)
+        assert np.allclose(np.load(out / "samples.npy"), expected, atol=1e-6)
 
 
 def test_flux_model_writes_jy_per_beam(tmp_path):
@@ -155,6 +180,7 @@ def test_flux_model_writes_jy_per_beam(tmp_path):
             data, header = hdul[0].data, hdul[0].header
         assert data.max() == pytest.approx(0.05, rel=1e-6) and data.min() == 0
         assert header["BUNIT"] == "JY/BEAM" and header["OMEGA"] == 0.1
+        assert "BGCLIP" not in header          # flux models keep their noise background
         centre = WCS(header).pixel_to_world(39.5, 39.5)
         assert centre.ra.deg == pytest.approx(150.0, abs=1e-3) and centre.dec.deg == pytest.approx(2.2, abs=1e-3)
     # fluxes drawn from the training distribution when none is given

@@ -33,6 +33,28 @@ def test_crop_and_value_range(first_all):
     assert set(first_all.labels.tolist()) == set(range(len(CLASSES)))
 
 
+def test_background_clip_zeroes_the_haze_and_keeps_the_source(first_all):
+    from radiogen.data.transforms import clip_background
+    real = first_all.images[:50]
+    assert (real == 0).mean() > 0.9          # the authors' 3σ clip: exactly-zero backgrounds
+    rng = np.random.default_rng(0)
+    hazy = np.clip(real + rng.uniform(0, 0.01, real.shape).astype(np.float32), 0, 1)
+    assert (hazy == 0).mean() < 0.01
+    clipped = clip_background(hazy, 0.01)
+    assert clipped.dtype == np.float32 and clipped.min() == 0 and clipped.max() == 1
+    assert np.array_equal(clipped == 0, hazy <= 0.01)
+    assert (clipped == 0).mean() >= (real == 0).mean()
+    bright = hazy > 0.5                       # the source is kept, stretched by 1/(1 − t)
+    assert np.allclose(clipped[bright], (hazy[bright] - 0.01) / 0.99, atol=1e-6)
+    order = np.argsort(hazy[0].ravel(), kind="stable")
+    assert np.all(np.diff(clipped[0].ravel()[order]) >= 0)   # monotonic
+    assert clip_background(hazy, 0.0) is hazy
+    assert torch.allclose(clip_background(torch.from_numpy(hazy), 0.01), torch.from_numpy(clipped))
+    for bad in (-0.1, 1.0):
+        with pytest.raises(ValueError, match="background clip threshold"):
+            clip_background(hazy, bad)
+
+
 def test_undersampling_balances_classes(first_all):
     keep = undersample_indices(first_all.labels, np.random.default_rng(0))
     counts = np.bincount(first_all.labels[keep])

@@ -18,7 +18,7 @@ import torch
 from tqdm.auto import tqdm
 
 from radiogen.config import Config, ModelConfig
-from radiogen.data.transforms import from_model_range
+from radiogen.data.transforms import clip_background, from_model_range
 from radiogen.diffusion import (ODE_SAMPLERS, SAMPLERS, GuidedDenoiser, noise_levels,
                                 per_image_noise, per_image_step_noise)
 from radiogen.models import Denoiser
@@ -31,7 +31,7 @@ __all__ = ["Model", "NoModelError", "bundled_models", "load_model", "sample", "t
            "draw_free_conditions",
            "default_batch_size", "sampling_defaults", "check_sampler", "DEFAULT_MODEL",
            "DEFAULT_GUIDANCE", "DEFAULT_SAMPLER", "DEFAULT_STEPS", "DEFAULT_GUIDANCE_INTERVAL",
-           "EVERY_SIGMA", "CONSISTENCY_STEPS", "CONSISTENCY_SIGMA_MIN", "CPU_BATCH_SIZE",
+           "DEFAULT_BACKGROUND_CLIP", "EVERY_SIGMA", "CONSISTENCY_STEPS", "CONSISTENCY_SIGMA_MIN", "CPU_BATCH_SIZE",
            "GPU_BATCH_SIZE"]
 
 DEFAULT_MODEL = "first-class"
@@ -46,6 +46,11 @@ DEFAULT_GUIDANCE = {"class": 0.75, "flux": 0.1, "properties": 1.0}
 DEFAULT_SAMPLER = "dpmpp-2m"
 DEFAULT_STEPS = {"class": 10, "flux": 15}
 DEFAULT_GUIDANCE_INTERVAL = {"class": (0.28, 5.42)}
+#: Background clip of generated images by kind (:func:`radiogen.data.transforms.clip_background`):
+#: class models learn the FIRST images, whose backgrounds their authors clipped to exactly 0, and
+#: leave a faint haze there; the threshold that brings the pixel-value distribution closest to
+#: held-out real images (first-class's model card). Flux models keep their noise background.
+DEFAULT_BACKGROUND_CLIP = {"class": 0.01}
 #: The guidance interval that guides at every noise level (as the paper does).
 EVERY_SIGMA = (0.0, math.inf)
 #: Consistency-tuned models (radiogen.diffusion.consistency) sample with the consistency
@@ -114,17 +119,19 @@ class Model:
 
 
 def sampling_defaults(model: Model) -> dict:
-    """Sampler, N, ω, guidance interval and σ_min that :func:`sample` uses for ``model`` when
-    none are given."""
+    """Sampler, N, ω, guidance interval, σ_min and background clip that :func:`sample` uses
+    for ``model`` when none are given."""
+    background_clip = DEFAULT_BACKGROUND_CLIP.get(model.kind, 0.0)
     if model.is_consistency:
         omega = 0.0 if model.distilled_guidance else DEFAULT_GUIDANCE.get(model.kind, 0.0)
         return {"sampler": "consistency", "steps": CONSISTENCY_STEPS, "guidance": omega,
-                "guidance_interval": EVERY_SIGMA, "sigma_min": CONSISTENCY_SIGMA_MIN}
+                "guidance_interval": EVERY_SIGMA, "sigma_min": CONSISTENCY_SIGMA_MIN,
+                "background_clip": background_clip}
     kind = "properties" if model.conditions else model.kind   # guided for obedience
     return {"sampler": DEFAULT_SAMPLER, "steps": DEFAULT_STEPS.get(model.kind, 15),
             "guidance": DEFAULT_GUIDANCE.get(kind, 0.0),
             "guidance_interval": DEFAULT_GUIDANCE_INTERVAL.get(model.kind, EVERY_SIGMA),
-            "sigma_min": 0.002}
+            "sigma_min": 0.002, "background_clip": background_clip}
 
 
 def check_sampler(model: Model, sampler: str) -> None:
@@ -321,7 +328,8 @@ def sample(model: Model, n: int, class_label=None, scaled_flux=None, guidance: f
            guidance_interval: tuple[float, float] | None = None, progress: bool = True,
            guide_model: "Model | str | None" = None, autoguidance: float = 0.0,
            guide_classifier=None, classifier_scale: float = 0.0,
-           seeds=None, conditions: dict | None = None) -> np.ndarray:
+           seeds=None, conditions: dict | None = None,
+           background_clip: float | None = None) -> np.ndarray:
     """Draw ``n`` images, float32 (n, H, W) in [0, 1] (clamped to [−1, 1], rescaled).
 
     Image k starts from the noise of seed ``seed + k``, so the result does not depend on
@@ -352,8 +360,15 @@ def sample(model: Model, n: int, class_label=None, scaled_flux=None, guidance: f
     → one or n values, e.g. ``{"peak_flux": 0.05, "major_axis": "30 arcsec"}``
     (:func:`condition_context`); columns not given are left free and guidance applies to those
     given. ``scaled_flux`` sets the peak-flux column of such a model too.
+
+    ``background_clip`` t fixes pixels below t to t and stretches [t, 1] back to [0, 1], as
+    the FIRST images were clipped (:func:`radiogen.data.transforms.clip_background`; default
+    :data:`DEFAULT_BACKGROUND_CLIP`: 0.01 for class models, 0 for flux models; 0 turns it off).
     """
     defaults = sampling_defaults(model)
+    background_clip = defaults["background_clip"] if background_clip is None else background_clip
+    if not 0 <= background_clip < 1:
+        raise ValueError(f"background_clip must be in [0, 1), got {background_clip}")
     sampler = defaults["sampler"] if sampler is None else sampler
     steps = defaults["steps"] if steps is None else steps
     sigma_min = defaults["sigma_min"] if sigma_min is None else sigma_min
@@ -392,7 +407,8 @@ def sample(model: Model, n: int, class_label=None, scaled_flux=None, guidance: f
             amp = torch.autocast(device.type, dtype=amp_dtype) if amp_dtype else contextlib.nullcontext()
             with amp:
                 x = SAMPLERS[sampler](D, x, sigmas, **extra)
-            out[start:stop] = from_model_range(x.float()).cpu().numpy()[:, 0]
+            out[start:stop] = clip_background(from_model_range(x.float()).cpu().numpy()[:, 0],
+                                              background_clip)
             bar.update(stop - start)
     return out
 

@@ -20,9 +20,9 @@ __all__ = ["provenance_cards", "write_fits_cube", "write_fits_images", "write_pn
 def provenance_cards(model_name: str, kind: str, sampler: str, steps: int, guidance: float,
                      seed: int, pixel_scale_arcsec: float | None = None,
                      beam_arcsec=None, guidance_interval=None,
-                     distilled_guidance: float = 0.0) -> list[tuple]:
+                     distilled_guidance: float = 0.0, background_clip: float = 0.0) -> list[tuple]:
     """FITS cards recording the model, conditioning, sampler, ω (and its σ interval, or the ω
-    distilled into a consistency model), steps and seed."""
+    distilled into a consistency model), steps, seed and the background clip."""
     cards = [("ORIGIN", "radiogen", "diffusion-model simulation"),
              ("RGVERS", __version__, "radiogen version"),
              ("RGMODEL", str(model_name)[-40:], "model"),
@@ -36,6 +36,8 @@ def provenance_cards(model_name: str, kind: str, sampler: str, steps: int, guida
                   ("OMEGASHI", float(guidance_interval[1]), "upper end of the guidance interval")]
     if distilled_guidance:
         cards.append(("OMEGADST", float(distilled_guidance), "guidance distilled into the model"))
+    if background_clip:
+        cards.append(("BGCLIP", float(background_clip), "scaled pixels < BGCLIP set to 0, rest stretched"))
     if pixel_scale_arcsec:
         cards.append(("PIXSCALE", float(pixel_scale_arcsec), "[arcsec] pixel scale of training data"))
     if beam_arcsec is not None and beam_arcsec[0]:

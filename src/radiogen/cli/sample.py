@@ -13,6 +13,7 @@ from radiogen.cli.checks import COUNT, POSITIVE, SEED, check_output_folder, numb
 # The API's defaults, repeated here so that --help does not import torch (tested to agree).
 DEFAULT_SAMPLER, DEFAULT_STEPS = "dpmpp-2m", {"class": 10, "flux": 15}
 DEFAULT_GUIDANCE_INTERVAL = {"class": (0.28, 5.42)}
+DEFAULT_BACKGROUND_CLIP = {"class": 0.01}
 
 
 def register(subparsers) -> None:
@@ -72,6 +73,12 @@ def register(subparsers) -> None:
                         "(Kynkäänniemi et al. 2024; default for class models: "
                         f"{' '.join(map(str, DEFAULT_GUIDANCE_INTERVAL['class']))}, for flux "
                         "models every σ; `0 inf` guides at every σ, as the paper does)")
+    p.add_argument("--background-clip", type=number(0, 1), default=None,
+                   metavar="T",
+                   help="set scaled pixels below T to 0 and stretch [T, 1] back to [0, 1], as the "
+                        "FIRST images were clipped at 3σ by their authors (default: "
+                        f"{DEFAULT_BACKGROUND_CLIP['class']} for class models, whose real "
+                        "backgrounds are exactly 0; 0, off, for flux models)")
     p.add_argument("--guide-model", metavar="MODEL",
                    help="autoguidance (Karras et al. 2024): guide away from this weaker model of "
                         "the same data and context (bundled name, model file or run folder), "
@@ -123,11 +130,15 @@ def run(args) -> int:
     min_steps = 1 if args.sampler == "consistency" else 2
     if args.steps < min_steps:
         raise CommandError(f"--steps must be at least {min_steps}")
+    if args.background_clip is not None and args.background_clip >= 1:
+        raise CommandError("--background-clip must be below 1 (it is a fraction of the peak)")
     interval = tuple(args.guidance_interval or defaults["guidance_interval"])
     if not 0 <= interval[0] <= interval[1]:
         raise CommandError("--guidance-interval needs 0 ≤ SIGMA_LO ≤ SIGMA_HI")
     kw = dict(guidance=omega, steps=args.steps, sampler=args.sampler, batch_size=args.batch_size,
               precision=args.precision, guidance_interval=interval, progress=not args.no_progress,
+              background_clip=(defaults["background_clip"] if args.background_clip is None
+                               else args.background_clip),
               **_extra_guidance(args))
     if model.conditions:
         return _sample_properties(args, model, omega, kw)
@@ -148,7 +159,8 @@ def run(args) -> int:
     pixel_scale = model.meta.get("pixel_scale_arcsec")
     cards = outputs.provenance_cards(model.name, model.kind, args.sampler, args.steps, omega,
                                      args.seed, pixel_scale, model.meta.get("beam_arcsec"),
-                                     kw["guidance_interval"], model.distilled_guidance)
+                                     kw["guidance_interval"], model.distilled_guidance,
+                                     kw["background_clip"])
     cards += outputs.guidance_cards(**{k: kw[k] for k in _GUIDE_KEYS if k in kw})
     written = []
     if args.format == "cube":
@@ -239,7 +251,8 @@ def _cards(args, model, omega: float, kw: dict) -> list[tuple]:
     from radiogen import outputs
     cards = outputs.provenance_cards(model.name, model.kind, args.sampler, args.steps, omega,
                                      args.seed, guidance_interval=kw["guidance_interval"],
-                                     distilled_guidance=model.distilled_guidance)
+                                     distilled_guidance=model.distilled_guidance,
+                                     background_clip=kw["background_clip"])
     return cards + outputs.guidance_cards(**{k: kw[k] for k in _GUIDE_KEYS if k in kw})
 
 

@@ -1,12 +1,12 @@
 """Pixel transforms shared by every dataset: crops, negative clipping and min-max scaling
-(Eq. 11) with its inverse (Section 3.1)."""
+(Eq. 11) with its inverse (Section 3.1), and the background clip of the FIRST images."""
 
 from __future__ import annotations
 
 import numpy as np
 
 __all__ = ["center_crop", "clip_negative", "minmax_scale", "minmax_unscale", "to_model_range",
-           "from_model_range"]
+           "from_model_range", "clip_background"]
 
 
 def center_crop(image: np.ndarray, size: int) -> np.ndarray:
@@ -56,3 +56,21 @@ def to_model_range(image01):
 def from_model_range(image):
     """[−1, 1] → [0, 1] after clamping, as after sampling (Section 4.3)."""
     return (image.clip(-1, 1) + 1) / 2
+
+
+def clip_background(image01, threshold: float):
+    """The FIRST dataset's background clip, applied to images in [0, 1]: pixels below
+    ``threshold`` are fixed to it, then the range [threshold, 1] is stretched back to [0, 1].
+
+    Griese et al. (2023) fixed every pixel below three times the local RMS noise to that value
+    before min-max scaling (Section 3.2), so real FIRST backgrounds are exactly 0; a denoiser
+    leaves a faint positive haze there instead. Applied to generated images, this restores the
+    zero background; ``threshold`` 0 leaves the images as they are. Pixels at 1 stay at 1, and
+    the map is continuous and monotonic, so it keeps the peak and the source's shape above the
+    threshold.
+    """
+    if not 0 <= threshold < 1:
+        raise ValueError(f"background clip threshold must be in [0, 1), got {threshold}")
+    if threshold == 0:
+        return image01
+    return (image01.clip(threshold, 1) - threshold) / (1 - threshold)

@@ -141,4 +141,5 @@ def _provenance(model, defaults: dict, options: dict, seed: int) -> list[tuple]:
     omega = defaults["guidance"] if options["guidance"] is None else options["guidance"]
     return outputs.provenance_cards(model.name, model.kind, defaults["sampler"], steps, omega,
                                     seed, guidance_interval=defaults["guidance_interval"],
-                                    distilled_guidance=model.distilled_guidance)
+                                    distilled_guidance=model.distilled_guidance,
+                                    background_clip=defaults["background_clip"])
