@@ -31,8 +31,8 @@ __all__ = ["Model", "NoModelError", "bundled_models", "load_model", "sample", "t
            "draw_free_conditions",
            "default_batch_size", "sampling_defaults", "check_sampler", "DEFAULT_MODEL",
            "DEFAULT_GUIDANCE", "DEFAULT_SAMPLER", "DEFAULT_STEPS", "DEFAULT_GUIDANCE_INTERVAL",
-           "DEFAULT_BACKGROUND_CLIP", "EVERY_SIGMA", "CONSISTENCY_STEPS", "CONSISTENCY_SIGMA_MIN", "CPU_BATCH_SIZE",
-           "GPU_BATCH_SIZE"]
+           "DEFAULT_BACKGROUND_CLIP", "EVERY_SIGMA", "CONSISTENCY_STEPS", "CONSISTENCY_SIGMA_MIN",
+           "CPU_BATCH_SIZE", "GPU_BATCH_SIZE"]
 
 DEFAULT_MODEL = "first-class"
 #: Guidance strength ω by kind of context: the paper's choices (Sections 6.1 and 6.3); for

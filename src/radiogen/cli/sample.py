@@ -175,7 +175,7 @@ def run(args) -> int:
                                         {"kind": "class", "class_names": model.class_names,
                                          "pixel_scale_arcsec": pixel_scale or 0.0}))
     summary = {"model": model.name, "n": len(images), "guidance": omega, "steps": args.steps,
-               "sampler": args.sampler, "seed": args.seed}
+               "sampler": args.sampler, "seed": args.seed, "background_clip": kw["background_clip"]}
     print(f"radiogen sample: wrote {len(images)} images to {out}/ "
           f"({', '.join(sorted({p.suffix for p in written}))}); {json.dumps(summary)}")
     return 0
