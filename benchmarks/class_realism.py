@@ -24,7 +24,6 @@ as .npy in --out, so scoring with another classifier later needs no sampling (--
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
