@@ -168,5 +168,6 @@ def _figure(path, asked, size_bdsf, size_moments, real_a, real_b, sizes_free) ->
     fig.tight_layout()
     save(fig, path)
 
+
 if __name__ == "__main__":
     main()
