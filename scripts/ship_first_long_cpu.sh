@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Ship a point of the long run (scripts/train_first_long_cpu.sh) as the bundled `first-class`
+# model, after the issue-13 protocol: rebuild the post-hoc EMA of length SIGMA_REL as of STEP,
+# score it beside the weights bundled now (500 images per class, seed sets 0 and 1 000 000,
+# default sampler, both evaluation classifiers, against the FIRST test split); with SHIP=1, once
+# those figures show it ahead, write it over the bundled file (bfloat16, its config inside).
+# Usage: [SHIP=1] scripts/ship_first_long_cpu.sh RUN_DIR STEP [SIGMA_REL] [WORK_DIR]
+set -euo pipefail
+run=$1
+step=$2
+sigma_rel=${3:-0.05}
+work=${4:-runs/ship-first-long-$step}
+mkdir -p "$work"
+radiogen models ema "$run" --sigma-rel "$sigma_rel" --step "$step" --out "$work/ema"
+candidate=$(ls "$work"/ema/ema-*.safetensors)
+# The protocol, both models side by side (about 2 hours on one CPU thread); the images stay in
+# $work as .npy for rescoring.
+python benchmarks/class_realism.py --n 500 --seed-sets 0 1000000 \
+    --setting bundled:model=first-class --setting "long$step:model=$candidate" \
+    --classifier first-morphology --classifier first-morphology-2 \
+    --reference first:test --out "$work/protocol"
+if [ "${SHIP:-0}" = 1 ]; then
+    radiogen models export "$candidate" --out src/radiogen/weights/first-class.safetensors --dtype bf16
+    echo "wrote src/radiogen/weights/first-class.safetensors from $candidate; update first-class.md"
+fi
