@@ -4,7 +4,10 @@ Every setting (a model with its sampling and guidance options) draws n images pe
 each seed set (class c of set s from seeds s + c·n onwards, the same seeds for every setting),
 and every classifier scores them: accuracy, recall per class and confusion matrix against the
 requested class, radio Fréchet distance (RFD, on that classifier's features) to the reference
-images, and the Wasserstein-1 distances of per-image mean and standard deviation to them.
+images, and the Wasserstein-1 distances of per-image mean and standard deviation to them. Islands
+per image (8-connected regions above 5% of the peak), by requested class, measure how often a
+source is split into blobs, without a classifier; the reference's figures by true class are
+printed first.
 
 Choose settings against a reference the models did not train on that is not the test split
 (``run-valid:RUN``: the 10% a run held out for its validation loss), with a classifier that will
@@ -36,7 +39,7 @@ from radiogen.evaluation.classifier import classifier_path, classify, encode, lo
 from radiogen.evaluation.frechet import frechet_distance_features
 from radiogen.evaluation.inputs import load_image_set
 from radiogen.evaluation.report import write_json
-from radiogen.evaluation.statistics import image_means, image_stds
+from radiogen.evaluation.statistics import image_means, image_stds, island_counts
 from scipy.stats import wasserstein_distance
 
 FLOATS = ("guidance", "autoguidance", "classifier_scale", "background_clip")
@@ -64,9 +67,10 @@ def parse_setting(text: str) -> tuple[str, dict]:
     return label, options
 
 
-def reference_images(spec: str) -> np.ndarray:
-    """Real images in [0, 1]: ``run-valid:RUN`` (a run's held-out validation images) or any
-    image-set spec of radiogen evaluate (first:SPLIT, store, FITS)."""
+def reference_images(spec: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """Real images in [0, 1] and their class labels (None where the set has none):
+    ``run-valid:RUN`` (a run's held-out validation images) or any image-set spec of radiogen
+    evaluate (first:SPLIT, store, FITS)."""
     if spec.startswith("run-valid:"):
         from radiogen.config import Config
         from radiogen.data.datasets import load_training_set, split_train_valid
@@ -74,8 +78,10 @@ def reference_images(spec: str) -> np.ndarray:
         cfg = Config.from_json(run / "config.json")
         data = load_training_set(cfg.data, cfg.training.seed)
         valid = split_train_valid(data, cfg.data.valid_fraction, cfg.training.seed)[1]
-        return ((valid.images[:, 0].numpy() + 1) / 2).astype(np.float32)
-    return load_image_set(spec).images
+        return (((valid.images[:, 0].numpy() + 1) / 2).astype(np.float32),
+                valid.context.numpy().argmax(axis=1))
+    images = load_image_set(spec)
+    return images.images, images.labels
 
 
 def draw(options: dict, n: int, seed: int, batch_size) -> tuple[np.ndarray, float]:
@@ -86,6 +92,13 @@ def draw(options: dict, n: int, seed: int, batch_size) -> tuple[np.ndarray, floa
                                         batch_size=batch_size, progress=False, **kw)
                              for c in range(len(CLASSES))])
     return images, time.perf_counter() - t
+
+
+def islands_per_class(images, labels) -> list[float]:
+    """Mean islands per image (:func:`island_counts`) of each class."""
+    counts = island_counts(images)
+    return [float(counts[labels == c].mean()) if np.any(labels == c) else float("nan")
+            for c in range(len(CLASSES))]
 
 
 def score(images, labels, classifier, reference_features, reference) -> dict:
@@ -117,11 +130,16 @@ def main() -> None:
     settings = [parse_setting(s) for s in args.setting]
     paths = [str(classifier_path(c)) for c in (args.classifier or ["first-morphology"])]
     classifiers = [load_classifier(path)[0] for path in paths]
-    reference = reference_images(args.reference)
+    reference, reference_labels = reference_images(args.reference)
     reference_features = [encode(c, reference) for c in classifiers]
+    reference_islands = (None if reference_labels is None
+                         else islands_per_class(reference, reference_labels))
     print(f"class realism on {machine('cpu')}: {args.n} per class, seed sets {args.seed_sets}, "
           f"reference {args.reference} ({len(reference)} images), classifiers "
           + ", ".join(Path(c).name for c in paths))
+    if reference_islands is not None:
+        print("islands per image in the reference, FRI/FRII/Compact/Bent: "
+              + "/".join(f"{v:.2f}" for v in reference_islands))
     labels = np.repeat(np.arange(len(CLASSES)), args.n)
     rows, results = [], []
     for label, options in settings:
@@ -134,8 +152,9 @@ def main() -> None:
                 out.mkdir(parents=True, exist_ok=True)
                 np.save(npy, images)
             scores = [score(images, labels, c, f, reference) for c, f in zip(classifiers, reference_features)]
+            islands = islands_per_class(images, labels)
             results.append({"label": label, "options": options, "seed": seed, "seconds": seconds,
-                            "scores": dict(zip(paths, scores))})
+                            "islands_per_class": islands, "scores": dict(zip(paths, scores))})
             row = {"setting": label, "seeds": seed}
             for i, s in enumerate(scores):
                 row[f"acc{i}"] = f"{s['accuracy']:.3f}"
@@ -143,13 +162,15 @@ def main() -> None:
                 row[f"RFD{i}"] = f"{s['rfd']:.1f}"
             row["W1 mean"] = f"{scores[0]['w1_mean']:.4f}"
             row["W1 std"] = f"{scores[0]['w1_std']:.4f}"
+            row["islands FRI/FRII/C/B"] = "/".join(f"{v:.2f}" for v in islands)
             row["img/s"] = f"{len(images) / seconds:.2f}" if seconds == seconds else "-"
             rows.append(row)
             print_table(rows[-1:], list(row))
     print()
     print_table(rows, list(rows[0]))
     write_json({"reference": args.reference, "classifiers": paths, "n_per_class": args.n,
-                "seed_sets": args.seed_sets, "results": results}, out / "results.json")
+                "seed_sets": args.seed_sets, "reference_islands_per_class": reference_islands,
+                "results": results}, out / "results.json")
     print(f"wrote {out / 'results.json'}")
 
 

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from radiogen.evaluation.statistics import (PIXEL_EDGES, compare, histogram, image_means,
-                                            image_stds, poisson_interval, rank_correlation)
+                                            image_stds, island_counts, poisson_interval,
+                                            rank_correlation)
 
 
 def _images(rng, n, brightness=0.3):
@@ -70,3 +71,26 @@ def test_rank_correlation_sign():
     assert result["kendall_tau"] == pytest.approx(-1.0)
     with pytest.raises(ValueError, match="at least 3"):
         rank_correlation(x[:2], x[:2])
+
+
+def test_island_counts_count_blobs_above_a_fraction_of_the_peak():
+    """One, two and three separate blobs give 1, 2 and 3 islands; a faint blob below the
+    threshold and diagonal neighbours (8-connected) do not add islands; an empty image has none."""
+    r, c = np.mgrid[:40, :40]
+
+    def blob(y, x, amplitude=1.0, width=2.0):
+        return amplitude * np.exp(-((r - y) ** 2 + (c - x) ** 2) / (2 * width ** 2))
+
+    one = blob(20, 20)
+    double = blob(20, 8) + blob(20, 32)                      # an FRII's two lobes
+    triple = double + blob(5, 20, amplitude=0.5)
+    faint = double + blob(5, 20, amplitude=0.03)             # below 5% of the peak
+    diagonal = np.zeros((40, 40))
+    diagonal[10, 10] = diagonal[11, 11] = 1.0                 # corners touch: one island
+    images = np.stack([one, double, triple, faint, diagonal, np.zeros((40, 40))])
+    assert island_counts(images).tolist() == [1, 2, 3, 2, 1, 0]
+    assert island_counts(images[3:4], fraction=0.01).tolist() == [3]  # the faint blob counts now
+    with pytest.raises(ValueError, match="fraction of the peak"):
+        island_counts(images, fraction=1.5)
+    with pytest.raises(ValueError, match="N, H, W"):
+        island_counts(one)

@@ -26,6 +26,7 @@ __all__ = [
     "poisson_interval",
     "image_means",
     "image_stds",
+    "island_counts",
     "compare",
     "rank_correlation",
 ]
@@ -121,6 +122,25 @@ def image_means(images: np.ndarray) -> np.ndarray:
 def image_stds(images: np.ndarray) -> np.ndarray:
     """Standard deviation of the pixel values of every image (Fig. 14)."""
     return np.asarray(images, dtype=np.float64).std(axis=(-2, -1))
+
+
+def island_counts(images: np.ndarray, fraction: float = 0.05) -> np.ndarray:
+    """Number of islands in every image: 8-connected regions of pixels above ``fraction`` of the
+    image's peak. A real FRII is one or two islands (lobes, sometimes joined by the core), an
+    FRI or Bent source one to three; a generated source split into several blobs has more. On
+    images whose background is already clipped (the FIRST PNGs were clipped at 3σ) this needs
+    no noise model, unlike PyBDSF's islands, and costs a millisecond per image."""
+    from scipy import ndimage
+
+    if not 0 < fraction < 1:
+        raise ValueError(f"island threshold must be a fraction of the peak in (0, 1), got {fraction}")
+    images = np.asarray(images, dtype=np.float64)
+    if images.ndim != 3:
+        raise ValueError(f"island_counts needs images (N, H, W), got shape {images.shape}")
+    eight_connected = np.ones((3, 3), dtype=bool)
+    peaks = images.max(axis=(-2, -1))
+    return np.array([ndimage.label(image > fraction * peak, structure=eight_connected)[1]
+                     for image, peak in zip(images, peaks)], dtype=np.int64)
 
 
 def _shared_edges(a: np.ndarray, b: np.ndarray, bins: int) -> np.ndarray:
