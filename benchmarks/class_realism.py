@@ -21,7 +21,8 @@ not report the result; report the final choice against ``first:test`` with both 
 
 Setting keys: model (bundled name or path), guidance (ω), steps, sampler, interval (lo/hi),
 guide_model, autoguidance, guide_classifier, classifier_scale, background_clip. Images are kept
-as .npy in --out, so scoring with another classifier later needs no sampling (--rescore).
+as .npy in --out, so scoring with another classifier later needs no sampling (--rescore), and an
+interrupted run draws only what is missing (--reuse).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import numpy as np
 
 from _bench import machine, print_table
 from radiogen import api
+from radiogen.atomic import atomic_path
 from radiogen.data.first import CLASSES
 from radiogen.evaluation.classifier import classifier_path, classify, encode, load_classifier
 from radiogen.evaluation.frechet import frechet_distance_features
@@ -123,6 +125,10 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--rescore", action="store_true",
                    help="score the images already in --out instead of sampling")
+    p.add_argument("--reuse", action="store_true",
+                   help="draw only the settings and seed sets whose images are not in --out yet "
+                        "(an interrupted run goes on; images drawn before, e.g. the bundled "
+                        "model's, are scored again)")
     p.add_argument("--out", required=True, help="folder for images (.npy) and results.json")
     args = p.parse_args()
 
@@ -145,12 +151,15 @@ def main() -> None:
     for label, options in settings:
         for seed in args.seed_sets:
             npy = out / f"{label}-seed{seed}.npy"
-            if args.rescore:
+            if args.rescore or (args.reuse and npy.exists()):
                 images, seconds = np.load(npy), float("nan")
+                if len(images) != len(labels):
+                    raise SystemExit(f"{npy}: {len(images)} images, expected {len(labels)} "
+                                     f"({args.n} per class)")
             else:
                 images, seconds = draw(options, args.n, seed, args.batch_size)
-                out.mkdir(parents=True, exist_ok=True)
-                np.save(npy, images)
+                with atomic_path(npy) as tmp, open(tmp, "wb") as f:   # --reuse trusts what is there
+                    np.save(f, images)
             scores = [score(images, labels, c, f, reference) for c, f in zip(classifiers, reference_features)]
             islands = islands_per_class(images, labels)
             results.append({"label": label, "options": options, "seed": seed, "seconds": seconds,

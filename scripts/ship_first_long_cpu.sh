@@ -4,7 +4,10 @@
 # score it beside the weights bundled now (500 images per class, seed sets 0 and 1 000 000,
 # default sampler, both evaluation classifiers, against the FIRST test split); with SHIP=1, once
 # those figures show it ahead, write it over the bundled file (bfloat16, its config inside).
-# Usage: [SHIP=1] scripts/ship_first_long_cpu.sh RUN_DIR STEP [SIGMA_REL] [WORK_DIR]
+# Usage: [SHIP=1] [SHIPPED_FROM=DIR] scripts/ship_first_long_cpu.sh RUN_DIR STEP [SIGMA_REL] [WORK_DIR]
+# SHIPPED_FROM: a class_realism.py folder of the same protocol that already holds the bundled
+# model's images (shipped-seed0.npy, shipped-seed1000000.npy), which are then scored, not drawn
+# again; a run that was cut off continues where it stopped (--reuse).
 set -euo pipefail
 run=$1
 step=$2
@@ -13,10 +16,14 @@ work=${4:-runs/ship-first-long-$step}
 mkdir -p "$work"
 radiogen models ema "$run" --sigma-rel "$sigma_rel" --step "$step" --out "$work/ema"
 candidate=$(ls "$work"/ema/ema-*.safetensors)
-# The protocol, both models side by side (about 2 hours on one CPU thread); the images stay in
-# $work as .npy for rescoring.
-python benchmarks/class_realism.py --n 500 --seed-sets 0 1000000 \
-    --setting bundled:model=first-class --setting "long$step:model=$candidate" \
+# The protocol, both models side by side (about 1 hour per model on one CPU thread); the images
+# stay in $work as .npy for rescoring.
+mkdir -p "$work/protocol"
+if [ -n "${SHIPPED_FROM:-}" ]; then
+    cp -n "$SHIPPED_FROM"/shipped-seed0.npy "$SHIPPED_FROM"/shipped-seed1000000.npy "$work/protocol/"
+fi
+python benchmarks/class_realism.py --n 500 --seed-sets 0 1000000 --reuse \
+    --setting shipped:model=first-class --setting "long$step:model=$candidate" \
     --classifier first-morphology --classifier first-morphology-2 \
     --reference first:test --out "$work/protocol"
 if [ "${SHIP:-0}" = 1 ]; then
