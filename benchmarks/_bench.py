@@ -81,3 +81,29 @@ def print_table(rows: list[dict], columns: list[str]) -> None:
 
 def describe(denoiser) -> str:
     return f"{count_parameters(denoiser) / 1e6:.2f} M params"
+
+
+#: Keys of a ``--setting`` of the realism protocols, by type; the rest are strings or ints.
+FLOATS = ("guidance", "autoguidance", "classifier_scale", "background_clip")
+
+
+def parse_setting(text: str) -> tuple[str, dict]:
+    """``label:key=value,key=value`` → (label, api.sample keywords and ``model``)."""
+    label, _, rest = text.partition(":")
+    options = {}
+    for item in filter(None, rest.split(",")):
+        key, _, value = item.partition("=")
+        if key in FLOATS:
+            options[key] = float(value)
+        elif key == "steps":
+            options[key] = int(value)
+        elif key == "interval":
+            lo, hi = value.split("/")
+            options["guidance_interval"] = (float(lo), float(hi))
+        elif key in ("model", "sampler", "guide_model", "guide_classifier"):
+            options[key] = value
+        else:
+            raise SystemExit(f"--setting {text!r}: unknown key {key!r}")
+    if "model" not in options:
+        raise SystemExit(f"--setting {text!r}: needs model=...")
+    return label, options

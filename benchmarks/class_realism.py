@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _bench import machine, print_table
+from _bench import machine, parse_setting, print_table
 from radiogen import api
 from radiogen.atomic import atomic_path
 from radiogen.data.first import CLASSES
@@ -43,30 +43,6 @@ from radiogen.evaluation.inputs import load_image_set
 from radiogen.evaluation.report import write_json
 from radiogen.evaluation.statistics import image_means, image_stds, island_counts
 from scipy.stats import wasserstein_distance
-
-FLOATS = ("guidance", "autoguidance", "classifier_scale", "background_clip")
-
-
-def parse_setting(text: str) -> tuple[str, dict]:
-    """``label:key=value,key=value`` → (label, api.sample keywords and ``model``)."""
-    label, _, rest = text.partition(":")
-    options = {}
-    for item in filter(None, rest.split(",")):
-        key, _, value = item.partition("=")
-        if key in FLOATS:
-            options[key] = float(value)
-        elif key == "steps":
-            options[key] = int(value)
-        elif key == "interval":
-            lo, hi = value.split("/")
-            options["guidance_interval"] = (float(lo), float(hi))
-        elif key in ("model", "sampler", "guide_model", "guide_classifier"):
-            options[key] = value
-        else:
-            raise SystemExit(f"--setting {text!r}: unknown key {key!r}")
-    if "model" not in options:
-        raise SystemExit(f"--setting {text!r}: needs model=...")
-    return label, options
 
 
 def reference_images(spec: str) -> tuple[np.ndarray, np.ndarray | None]:

@@ -15,7 +15,9 @@ sigma_rel=${3:-0.05}
 work=${4:-runs/ship-first-long-$step}
 mkdir -p "$work"
 radiogen models ema "$run" --sigma-rel "$sigma_rel" --step "$step" --out "$work/ema"
-candidate=$(ls "$work"/ema/ema-*.safetensors)
+# scored as it would ship: bfloat16 weights with the config inside
+candidate=$work/first-class-$step.safetensors
+[ -f "$candidate" ] || radiogen models export "$work"/ema/ema-*.safetensors --out "$candidate" --dtype bf16
 # The protocol, both models side by side (about 1 hour per model on one CPU thread); the images
 # stay in $work as .npy for rescoring.
 mkdir -p "$work/protocol"
@@ -27,6 +29,6 @@ python benchmarks/class_realism.py --n 500 --seed-sets 0 1000000 --reuse \
     --classifier first-morphology --classifier first-morphology-2 \
     --reference first:test --out "$work/protocol"
 if [ "${SHIP:-0}" = 1 ]; then
-    radiogen models export "$candidate" --out src/radiogen/weights/first-class.safetensors --dtype bf16
-    echo "wrote src/radiogen/weights/first-class.safetensors from $candidate; update first-class.md"
+    cp "$candidate" src/radiogen/weights/first-class.safetensors
+    echo "copied $candidate to src/radiogen/weights/first-class.safetensors; update first-class.md"
 fi

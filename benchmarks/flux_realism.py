@@ -1,0 +1,173 @@
+"""The realism protocol for flux models (issue 13), several settings side by side in one run.
+
+Real images the model did not train on are the reference H: the validation split its training
+run held out (the same store, ``--valid-fraction`` and seed as the run: 74 of the 737 MiraBest
+cut-outs for ``first-flux``). Every setting draws n images per seed set, their peak fluxes drawn
+from the training histogram as ``radiogen sample`` does (Section 6.1), and is compared with H by
+the Wasserstein-1 distance of four quantities: pixel values (min-max scaled), per-image mean,
+per-image standard deviation and log10 of the peak flux (Jy/beam). The scale of each distance is
+the same distance from n real training images (drawn afresh for each seed set) to H: the ratio
+generated/real is 1 for a model as close to H as real images are (issue goal: ≤ 1.5 for each).
+The fraction of pixels that are exactly 0 (real cut-outs: negatives set to 0) is printed beside.
+With ``--pybdsf N``, PyBDSF fits the first N images of each set (H included) and the model flux and
+A50% distances are given the same way.
+
+    python benchmarks/flux_realism.py --store runs/mirabest-flux.h5 --n 300 \\
+        --setting shipped:model=first-flux \\
+        --setting clip:model=first-flux,background_clip=0.004 --out runs/flux-realism
+
+Build the store as ``scripts/train_first_flux_cpu.sh`` does (``radiogen data cutouts --fits-dir
+../shared/data/mirabest-fits --beam 5 --frequency 1.4e9``). Setting keys as in
+``class_realism.py``. Images are kept as .npz in --out; ``--reuse`` draws only what is missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+from scipy.stats import wasserstein_distance
+
+from _bench import machine, parse_setting, print_table
+from radiogen import api
+from radiogen.atomic import atomic_path
+from radiogen.config import DataConfig
+from radiogen.data.datasets import load_training_set, split_train_valid
+from radiogen.data.flux import BoxCox, boxcox_inverse
+from radiogen.evaluation.inputs import load_image_set
+from radiogen.evaluation.report import write_json
+from radiogen.evaluation.statistics import image_means, image_stds
+
+#: The quantities compared, by name: images in [0, 1] and peak fluxes (Jy/beam) → values.
+QUANTITIES = {
+    "pixel": lambda images, peaks: images.reshape(-1),
+    "mean": lambda images, peaks: image_means(images),
+    "std": lambda images, peaks: image_stds(images),
+    "log peak": lambda images, peaks: np.log10(peaks),
+}
+#: At most this many pixel values per set enter the pixel distance (a random subset).
+MAX_PIXELS = 1_000_000
+
+
+def real_split(store: str, valid_fraction: float, seed: int):
+    """The store's training and held-out images in [0, 1] with their peak fluxes (Jy/beam), split
+    as ``radiogen train`` splits it (:func:`split_train_valid` with the run's seed)."""
+    data = load_training_set(DataConfig(source=store), seed)
+    if data.meta.get("kind") != "flux":
+        raise SystemExit(f"{store}: not a peak-flux store")
+    boxcox = BoxCox(*(data.meta["boxcox"][k] for k in ("lambda", "mean", "std")))
+    parts = []
+    for part in split_train_valid(data, valid_fraction, seed):
+        images = ((part.images[:, 0].numpy() + 1) / 2).astype(np.float32)
+        parts.append((images, boxcox_inverse(part.context[:, 0].numpy(), boxcox)))
+    return parts, data.meta["boxcox"]
+
+
+def w1(quantity: str, a, b, rng: np.random.Generator) -> float:
+    """W1 between the ``quantity`` of two sets (images, peaks)."""
+    x, y = (QUANTITIES[quantity](*s) for s in (a, b))
+    if quantity == "pixel":
+        x, y = (v if len(v) <= MAX_PIXELS else rng.choice(v, MAX_PIXELS, replace=False)
+                for v in (x, y))
+    return float(wasserstein_distance(x, y))
+
+
+def draw(options: dict, n: int, seed: int, batch_size, boxcox: dict):
+    """n images of a flux model and their peak fluxes (Jy/beam), drawn as ``radiogen sample``
+    draws them without ``--peak-flux``."""
+    model = api.load_model(options["model"])
+    if model.kind != "flux":
+        raise SystemExit(f"{options['model']}: a {model.kind} model, not a peak-flux model")
+    if not np.isclose(model.meta["boxcox"]["lambda"], boxcox["lambda"]):
+        raise SystemExit(f"{options['model']}: trained on another store (Box-Cox λ "
+                         f"{model.meta['boxcox']['lambda']:.4f}, the store's {boxcox['lambda']:.4f})")
+    context = api.draw_flux_context(model, n, seed)
+    kw = {k: v for k, v in options.items() if k != "model"}
+    t = time.perf_counter()
+    images = api.sample(model, n, scaled_flux=context, seed=seed, batch_size=batch_size,
+                        progress=False, **kw)
+    return images, api.peak_flux_of(model, context), time.perf_counter() - t
+
+
+def pybdsf_measures(images, attrs, cache) -> dict:
+    """PyBDSF model flux and A50% of the images that it fits."""
+    from radiogen.evaluation.sources import PyBDSFSettings, run_pybdsf
+    models = run_pybdsf(images, PyBDSFSettings.for_images(attrs), cache_dir=cache, progress=False)
+    ok = models.fitted
+    return {"model flux": models.model_flux[ok], "A50%": models.a50[ok]}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--setting", action="append", required=True, metavar="LABEL:KEY=VALUE,...")
+    p.add_argument("--store", required=True, help="the flux store the models trained on")
+    p.add_argument("--valid-fraction", type=float, default=0.1,
+                   help="the runs' data.valid_fraction (default: 0.1)")
+    p.add_argument("--split-seed", type=int, default=0, help="the runs' training.seed (default: 0)")
+    p.add_argument("--n", type=int, default=300, help="images per setting and seed set")
+    p.add_argument("--seed-sets", nargs="+", type=int, default=[0, 1_000_000])
+    p.add_argument("--pybdsf", type=int, default=0, metavar="N",
+                   help="PyBDSF on N images of each set (0: off; about 1 s per image and core)")
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--reuse", action="store_true", help="draw only what is not in --out yet")
+    p.add_argument("--out", required=True, help="folder for images (.npz) and results.json")
+    args = p.parse_args()
+
+    out = Path(args.out)
+    settings = [parse_setting(s) for s in args.setting]
+    (train, held_out), boxcox = real_split(args.store, args.valid_fraction, args.split_seed)
+    if args.n > len(train[0]):
+        raise SystemExit(f"--n {args.n}: the store has only {len(train[0])} training images "
+                         "for the real-to-real scale")
+    attrs = load_image_set(args.store).attrs
+    print(f"flux realism on {machine('cpu')}: {args.n} images per seed set {args.seed_sets}; "
+          f"held out: {len(held_out[0])} of {len(train[0]) + len(held_out[0])} images of "
+          f"{args.store}; zero pixels: {np.mean(held_out[0] == 0):.2f}")
+    if args.pybdsf:
+        held_out_bdsf = pybdsf_measures(held_out[0][:args.pybdsf], attrs, out / "pybdsf-cache")
+    rows, results = [], []
+    for seed in args.seed_sets:
+        rng = np.random.default_rng(seed)
+        real = tuple(v[np.sort(rng.permutation(len(train[0]))[:args.n])] for v in train)
+        scale = {q: w1(q, real, held_out, rng) for q in QUANTITIES}
+        if args.pybdsf:
+            real_bdsf = pybdsf_measures(real[0][:args.pybdsf], attrs, out / "pybdsf-cache")
+            scale.update({q: wasserstein_distance(v, held_out_bdsf[q]) for q, v in real_bdsf.items()})
+        rows.append({"setting": "real (train)", "seeds": seed,
+                     **{f"W1 {q}": f"{d:.3g}" for q, d in scale.items()},
+                     "zeros": f"{np.mean(real[0] == 0):.2f}", "img/s": "-"})
+        for label, options in settings:
+            npz = out / f"{label}-seed{seed}.npz"
+            if args.reuse and npz.exists():
+                with np.load(npz) as f:
+                    images, peaks, seconds = f["images"], f["peaks"], float("nan")
+            else:
+                images, peaks, seconds = draw(options, args.n, seed, args.batch_size, boxcox)
+                with atomic_path(npz) as tmp, open(tmp, "wb") as f:
+                    np.savez(f, images=images, peaks=peaks)
+            d = {q: w1(q, (images, peaks), held_out, rng) for q in QUANTITIES}
+            if args.pybdsf:
+                bdsf = pybdsf_measures(images[:args.pybdsf], attrs, out / "pybdsf-cache")
+                d.update({q: wasserstein_distance(v, held_out_bdsf[q]) for q, v in bdsf.items()})
+            ratio = {q: d[q] / scale[q] for q in d}
+            results.append({"label": label, "options": options, "seed": seed, "seconds": seconds,
+                            "w1": d, "real_w1": scale, "ratio": ratio,
+                            "zero_fraction": float(np.mean(images == 0))})
+            rows.append({"setting": label, "seeds": seed,
+                         **{f"W1 {q}": f"{d[q]:.3g} ({ratio[q]:.1f}×)" for q in d},
+                         "zeros": f"{np.mean(images == 0):.2f}",
+                         "img/s": f"{len(images) / seconds:.2f}" if seconds == seconds else "-"})
+        print_table(rows[-1 - len(settings):], list(rows[0]))
+    print()
+    print("W1 to the held-out images (ratio to the real training images' W1 to them)")
+    print_table(rows, list(rows[0]))
+    write_json({"store": args.store, "n": args.n, "seed_sets": args.seed_sets,
+                "held_out": len(held_out[0]), "pybdsf": args.pybdsf, "results": results},
+               out / "results.json")
+    print(f"wrote {out / 'results.json'}")
+
+
+if __name__ == "__main__":
+    main()
