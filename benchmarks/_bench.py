@@ -84,7 +84,7 @@ def describe(denoiser) -> str:
 
 
 #: Keys of a ``--setting`` of the realism protocols, by type; the rest are strings or ints.
-FLOATS = ("guidance", "autoguidance", "classifier_scale", "background_clip")
+FLOATS = ("guidance", "autoguidance", "classifier_scale", "background_clip", "churn")
 
 
 def parse_setting(text: str) -> tuple[str, dict]:

@@ -20,9 +20,9 @@ not report the result; report the final choice against ``first:test`` with both 
         --reference first:test --out runs/realism
 
 Setting keys: model (bundled name or path), guidance (ω), steps, sampler, interval (lo/hi),
-guide_model, autoguidance, guide_classifier, classifier_scale, background_clip. Images are kept
-as .npy in --out, so scoring with another classifier later needs no sampling (--rescore), and an
-interrupted run draws only what is missing (--reuse).
+guide_model, autoguidance, guide_classifier, classifier_scale, background_clip, churn (S_churn of
+the heun-sde sampler). Images are kept as .npy in --out, so scoring with another classifier later
+needs no sampling (--rescore), and an interrupted run draws only what is missing (--reuse).
 """
 
 from __future__ import annotations

@@ -82,13 +82,15 @@ def test_cpu_model_runs_channels_last_with_the_same_output(tiny_run):
     torch.testing.assert_close(nhwc, nchw, atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize("sampler", ["heun", "euler", "dpmpp-2m", "ipndm"])
+@pytest.mark.parametrize("sampler", ["heun", "euler", "dpmpp-2m", "ipndm", "heun-sde"])
 def test_every_sampler_is_seeded_and_batch_independent(tiny_run, sampler):
     """Bit for bit with the same seed, batch size and thread count; to BATCH_ATOL with another
-    batch size or thread count (oneDNN picks its kernels by shape and by processor)."""
+    batch size or thread count (oneDNN picks its kernels by shape and by processor); the
+    stochastic sampler's fresh noise is seeded per image and step too."""
     model = api.load_model(str(tiny_run))
     kw = dict(class_label=["FRI", "Bent", "FRII"], steps=4, sampler=sampler, seed=11,
-              guidance_interval=(0.1, 10.0), progress=False)
+              guidance_interval=(0.1, 10.0), progress=False,
+              churn=2.0 if sampler == "heun-sde" else 0.0)
     a = api.sample(model, 3, batch_size=3, **kw)
     assert np.isfinite(a).all()
     assert np.array_equal(a, api.sample(model, 3, batch_size=3, **kw))     # across runs
@@ -131,7 +133,23 @@ def test_sample_command_sampler_options(tiny_run, tmp_path, capsys):
     header = fits.getheader(out / "samples.fits")
     assert header["SAMPLER"] == "dpmpp-2m" and header["STEPS"] == 3
     assert (header["OMEGASLO"], header["OMEGASHI"]) == (0.2, 5.0)
+    assert "SCHURN" not in header
+    sde = tmp_path / "sde"
+    assert main(["sample", "--checkpoint", str(tiny_run), "--class", "FRI", "-n", "2", "--steps", "3",
+                 "--sampler", "heun-sde", "--churn", "2", "--seed", "5", "--npy", "--out", str(sde),
+                 "--no-progress"]) == 0
+    header = fits.getheader(sde / "samples.fits")
+    assert header["SAMPLER"] == "heun-sde" and header["SCHURN"] == 2.0
+    model = api.load_model(str(tiny_run))
+    churned = api.sample(model, 2, class_label="FRI", steps=3, sampler="heun-sde", churn=2.0,
+                         seed=5, progress=False)
+    np.testing.assert_allclose(np.load(sde / "samples.npy"), churned, rtol=0, atol=BATCH_ATOL)
+    assert not np.allclose(churned, api.sample(model, 2, class_label="FRI", steps=3,
+                                               sampler="heun", seed=5, progress=False))
+    with pytest.raises(ValueError, match="only for the heun-sde sampler"):
+        api.sample(model, 1, class_label="FRI", sampler="heun", churn=1.0)
     for bad, message in ((["--sampler", "rk4"], "--sampler: unknown sampler 'rk4'"),
+                         (["--churn", "1"], "--churn needs --sampler heun-sde"),
                          (["--steps", "1"], "--steps must be at least 2"),
                          (["--guidance-interval", "5", "1"], "SIGMA_LO ≤ SIGMA_HI"),
                          (["--background-clip", "1"], "--background-clip must be below 1")):

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from radiogen.diffusion import (ODE_SAMPLERS, GuidedDenoiser, evaluations, karras_sigmas,
-                                per_image_noise, sample_euler, sample_heun, steps_for_evaluations)
+                                per_image_noise, per_image_step_noise, sample_euler, sample_heun,
+                                sample_heun_sde, steps_for_evaluations)
 
 
 def test_karras_sigmas_follow_eq_25():
@@ -98,8 +99,39 @@ def test_all_samplers_agree_with_heun_at_many_steps():
         torch.testing.assert_close(out, reference, atol=0.01, rtol=0, msg=name)
 
 
+def test_stochastic_heun_without_churn_is_heun():
+    x0 = per_image_noise(range(16), (1, 4, 4)).double() * 80.0
+    sigmas = karras_sigmas(12).double()
+    torch.testing.assert_close(sample_heun_sde(GaussianDenoiser(0.3, 0.5), x0, sigmas),
+                               sample_heun(GaussianDenoiser(0.3, 0.5), x0, sigmas), rtol=0, atol=1e-12)
+
+
+def test_stochastic_heun_keeps_the_gaussian_and_churns_only_between_s_tmin_and_s_tmax():
+    """Algorithm 2 with the exact denoiser still draws N(μ, s²) while adding fresh noise at the
+    noise levels in [S_tmin, S_tmax], one draw per such step, and lands elsewhere than Heun."""
+    mu, s, n = 0.3, 0.5, 32
+    seeds = range(4000)
+    x0 = per_image_noise(seeds, (1, 4, 4)).double() * 80.0
+    sigmas = karras_sigmas(n).double()
+    drawn = []
+
+    def noise(i):
+        drawn.append(i)
+        return per_image_step_noise(seeds, i, (1, 4, 4)).double()
+
+    D = GaussianDenoiser(mu, s)
+    x = sample_heun_sde(D, x0, sigmas, noise=noise, churn=10.0, s_tmin=0.05, s_tmax=50.0)
+    assert D.calls == 2 * n - 1 == evaluations("heun-sde", n)
+    assert drawn == [i for i in range(n) if 0.05 <= sigmas[i] <= 50.0]
+    assert x.mean().item() == pytest.approx(mu, abs=0.01)
+    assert x.std().item() == pytest.approx(s, rel=0.05)
+    ode = sample_heun(GaussianDenoiser(mu, s), x0, sigmas)
+    assert (x - ode).abs().mean().item() > 0.1 * s
+
+
 def test_evaluation_counts():
     assert evaluations("heun", 25) == 49 and steps_for_evaluations("heun", 49) == 25
+    assert evaluations("heun-sde", 25) == 49 and steps_for_evaluations("heun-sde", 49) == 25
     assert evaluations("dpmpp-2m", 10) == 10 and steps_for_evaluations("heun", 10) == 5
     with pytest.raises(ValueError, match="unknown sampler"):
         evaluations("rk4", 10)

@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from radiogen.config import Config, ModelConfig
 from radiogen.data.transforms import clip_background, from_model_range
-from radiogen.diffusion import (ODE_SAMPLERS, SAMPLERS, GuidedDenoiser, noise_levels,
+from radiogen.diffusion import (SAMPLERS, STOCHASTIC_SAMPLERS, GuidedDenoiser, noise_levels,
                                 per_image_noise, per_image_step_noise)
 from radiogen.models import Denoiser
 from radiogen.precision import resolve_precision
@@ -143,7 +143,7 @@ def check_sampler(model: Model, sampler: str) -> None:
             f"model {model.name!r} is consistency-tuned: sample it with the consistency sampler"
             if model.is_consistency else
             f"the consistency sampler needs a consistency-tuned model; {model.name!r} is a "
-            f"diffusion model (samplers: {', '.join(ODE_SAMPLERS)})")
+            f"diffusion model (samplers: {', '.join(s for s in SAMPLERS if s != 'consistency')})")
 
 
 def bundled_models() -> dict[str, Path]:
@@ -329,7 +329,7 @@ def sample(model: Model, n: int, class_label=None, scaled_flux=None, guidance: f
            guide_model: "Model | str | None" = None, autoguidance: float = 0.0,
            guide_classifier=None, classifier_scale: float = 0.0,
            seeds=None, conditions: dict | None = None,
-           background_clip: float | None = None) -> np.ndarray:
+           background_clip: float | None = None, churn: float = 0.0) -> np.ndarray:
     """Draw ``n`` images, float32 (n, H, W) in [0, 1] (clamped to [−1, 1], rescaled).
 
     Image k starts from the noise of seed ``seed + k``, so the result does not depend on
@@ -340,7 +340,10 @@ def sample(model: Model, n: int, class_label=None, scaled_flux=None, guidance: f
     value by default), applied only for σ_lo < σ ≤ σ_hi, ``guidance_interval`` = (σ_lo, σ_hi)
     (:data:`EVERY_SIGMA` guides everywhere, as the paper does). Noise levels: Eq. (25) with
     ``steps`` = N; Heun uses 2N − 1 evaluations per image, the other samplers N
-    (:func:`radiogen.diffusion.evaluations`). ``sampler``, ``steps``, ω, the interval and σ_min
+    (:func:`radiogen.diffusion.evaluations`). ``sampler="heun-sde"`` is EDM's stochastic
+    sampler (Karras et al. 2022, Algorithm 2), Heun with noise added back before each step for
+    0.05 ≤ σ ≤ 50 by ``churn`` = S_churn (γ = min(S_churn/N, √2 − 1); 0: Heun), the noise
+    seeded per image and step. ``sampler``, ``steps``, ω, the interval and σ_min
     default to :func:`sampling_defaults` (class models: DPM-Solver++(2M), N = 10, guided for
     0.28 < σ ≤ 5.42; flux models: N = 15, guided everywhere; a consistency-tuned model: the
     consistency sampler, N = 2), ``batch_size`` to :func:`default_batch_size` (8 on a CPU, 64
@@ -376,6 +379,9 @@ def sample(model: Model, n: int, class_label=None, scaled_flux=None, guidance: f
     if guidance_interval is None:
         guidance_interval = defaults["guidance_interval"]
     check_sampler(model, sampler)
+    if churn < 0 or (churn and sampler != "heun-sde"):
+        raise ValueError(f"churn {churn}: S_churn ≥ 0, and only for the heun-sde sampler "
+                         f"(not {sampler})")
     if seeds is not None:
         seeds = [int(s) for s in seeds]
         if len(seeds) != n:
@@ -401,8 +407,8 @@ def sample(model: Model, n: int, class_label=None, scaled_flux=None, guidance: f
             mask = context_mask[start:stop].to(device) if context_mask is not None else None
             D = GuidedDenoiser(model.denoiser, ctx, omega, guidance_interval, guide, autoguidance,
                                classifier, classifier_scale, mask)
-            extra = {}
-            if sampler == "consistency":          # re-noising, seeded per image and step
+            extra = {"churn": churn} if sampler == "heun-sde" else {}
+            if sampler in STOCHASTIC_SAMPLERS:    # fresh noise, seeded per image and step
                 extra["noise"] = lambda i, s=batch_seeds: per_image_step_noise(s, i, shape, device)
             amp = torch.autocast(device.type, dtype=amp_dtype) if amp_dtype else contextlib.nullcontext()
             with amp:

@@ -20,9 +20,11 @@ __all__ = ["provenance_cards", "write_fits_cube", "write_fits_images", "write_pn
 def provenance_cards(model_name: str, kind: str, sampler: str, steps: int, guidance: float,
                      seed: int, pixel_scale_arcsec: float | None = None,
                      beam_arcsec=None, guidance_interval=None,
-                     distilled_guidance: float = 0.0, background_clip: float = 0.0) -> list[tuple]:
-    """FITS cards recording the model, conditioning, sampler, ω (and its σ interval, or the ω
-    distilled into a consistency model), steps, seed and the background clip."""
+                     distilled_guidance: float = 0.0, background_clip: float = 0.0,
+                     churn: float = 0.0) -> list[tuple]:
+    """FITS cards recording the model, conditioning, sampler (and S_churn of the stochastic
+    one), ω (and its σ interval, or the ω distilled into a consistency model), steps, seed and
+    the background clip."""
     cards = [("ORIGIN", "radiogen", "diffusion-model simulation"),
              ("RGVERS", __version__, "radiogen version"),
              ("RGMODEL", str(model_name)[-40:], "model"),
@@ -34,6 +36,8 @@ def provenance_cards(model_name: str, kind: str, sampler: str, steps: int, guida
     if guidance_interval is not None and tuple(guidance_interval) != (0, float("inf")):
         cards += [("OMEGASLO", float(guidance_interval[0]), "guidance only for SLO < sigma <= SHI"),
                   ("OMEGASHI", float(guidance_interval[1]), "upper end of the guidance interval")]
+    if churn:
+        cards.append(("SCHURN", float(churn), "stochastic sampler: S_churn (EDM Algorithm 2)"))
     if distilled_guidance:
         cards.append(("OMEGADST", float(distilled_guidance), "guidance distilled into the model"))
     if background_clip:

@@ -65,8 +65,13 @@ def register(subparsers) -> None:
                         "the other samplers N")
     p.add_argument("--sampler", default=None,
                    help="ODE solver: heun (paper Algorithm 1), euler, dpmpp-2m (DPM-Solver++(2M)) "
-                        f"or ipndm (default {DEFAULT_SAMPLER}); consistency for a "
-                        "consistency-tuned model (its default)")
+                        f"or ipndm (default {DEFAULT_SAMPLER}); heun-sde, EDM's stochastic "
+                        "sampler (with --churn); consistency for a consistency-tuned model "
+                        "(its default)")
+    p.add_argument("--churn", type=number(0), default=0.0, metavar="S_CHURN",
+                   help="heun-sde only: noise added back before each step for 0.05 ≤ σ ≤ 50, "
+                        "raising σ by the factor 1 + min(S_CHURN/N, √2 − 1) (Karras et al. "
+                        "2022, Algorithm 2; default 0: Heun)")
     p.add_argument("--guidance-interval", type=number(0, allow_inf=True), nargs=2,
                    metavar=("SIGMA_LO", "SIGMA_HI"),
                    help="guide only for SIGMA_LO < σ ≤ SIGMA_HI, conditional model elsewhere "
@@ -130,6 +135,8 @@ def run(args) -> int:
     min_steps = 1 if args.sampler == "consistency" else 2
     if args.steps < min_steps:
         raise CommandError(f"--steps must be at least {min_steps}")
+    if args.churn and args.sampler != "heun-sde":
+        raise CommandError(f"--churn needs --sampler heun-sde (not {args.sampler})")
     if args.background_clip is not None and args.background_clip >= 1:
         raise CommandError("--background-clip must be below 1 (it is a fraction of the peak)")
     interval = tuple(args.guidance_interval or defaults["guidance_interval"])
@@ -137,6 +144,7 @@ def run(args) -> int:
         raise CommandError("--guidance-interval needs 0 ≤ SIGMA_LO ≤ SIGMA_HI")
     kw = dict(guidance=omega, steps=args.steps, sampler=args.sampler, batch_size=args.batch_size,
               precision=args.precision, guidance_interval=interval, progress=not args.no_progress,
+              churn=args.churn,
               background_clip=(defaults["background_clip"] if args.background_clip is None
                                else args.background_clip),
               **_extra_guidance(args))
@@ -160,7 +168,7 @@ def run(args) -> int:
     cards = outputs.provenance_cards(model.name, model.kind, args.sampler, args.steps, omega,
                                      args.seed, pixel_scale, model.meta.get("beam_arcsec"),
                                      kw["guidance_interval"], model.distilled_guidance,
-                                     kw["background_clip"])
+                                     kw["background_clip"], churn=args.churn)
     cards += outputs.guidance_cards(**{k: kw[k] for k in _GUIDE_KEYS if k in kw})
     written = []
     if args.format == "cube":
@@ -252,7 +260,7 @@ def _cards(args, model, omega: float, kw: dict) -> list[tuple]:
     cards = outputs.provenance_cards(model.name, model.kind, args.sampler, args.steps, omega,
                                      args.seed, guidance_interval=kw["guidance_interval"],
                                      distilled_guidance=model.distilled_guidance,
-                                     background_clip=kw["background_clip"])
+                                     background_clip=kw["background_clip"], churn=args.churn)
     return cards + outputs.guidance_cards(**{k: kw[k] for k in _GUIDE_KEYS if k in kw})
 
 

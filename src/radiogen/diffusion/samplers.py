@@ -2,8 +2,9 @@
 sampler is one function ``sample_x(denoiser, x, sigmas, callback=None)`` with
 ``denoiser(x, σ)`` and noise levels from :mod:`radiogen.diffusion.schedules`.
 
-Network evaluations per image for N + 1 noise levels (σ_N = 0): Heun 2N − 1, the others N.
-The consistency sampler, for consistency-tuned models, has the same signature.
+Network evaluations per image for N + 1 noise levels (σ_N = 0): Heun and its stochastic
+variant 2N − 1, the others N. The stochastic sampler and the consistency sampler, for
+consistency-tuned models, have the same signature with a ``noise(i)`` source added.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ import torch
 
 from radiogen.diffusion.schedules import consistency_sigmas, karras_sigmas
 
-__all__ = ["sample_heun", "sample_euler", "sample_dpmpp_2m", "sample_ipndm", "sample_consistency",
-           "SAMPLERS", "ODE_SAMPLERS", "evaluations", "steps_for_evaluations", "noise_levels"]
+__all__ = ["sample_heun", "sample_heun_sde", "sample_euler", "sample_dpmpp_2m", "sample_ipndm",
+           "sample_consistency", "SAMPLERS", "STOCHASTIC_SAMPLERS", "ODE_SAMPLERS", "evaluations", "steps_for_evaluations", "noise_levels"]
 
 
 def _d(denoiser, x, sigma):
@@ -35,6 +36,35 @@ def sample_heun(denoiser, x, sigmas, callback=None):
         if i + 1 != n:                                        # line 6: unless σ_{i+1} = 0
             d_prime = _d(denoiser, x_next, sigma_next)        # line 7: evaluate at σ_{i+1}
             x_next = x + (sigma_next - sigma) * (d + d_prime) / 2   # line 8: trapezoidal rule
+        x = x_next
+        if callback is not None:
+            callback(i, x)
+    return x
+
+
+@torch.no_grad()
+def sample_heun_sde(denoiser, x, sigmas, callback=None, noise=None, churn: float = 0.0,
+                    s_tmin: float = 0.05, s_tmax: float = 50.0, s_noise: float = 1.0):
+    """EDM's stochastic sampler (Karras et al. 2022, Algorithm 2): before each Heun step from
+    σ_i, noise is added to raise the level to σ̂_i = (1 + γ_i)·σ_i, which lets the sampler
+    correct errors of earlier steps; 2N − 1 evaluations. γ_i = min(S_churn/N, √2 − 1) for
+    S_tmin ≤ σ_i ≤ S_tmax, else 0; ``churn`` = S_churn = 0 is Algorithm 1.
+
+    ``noise(i)`` gives the fresh ε_i ~ N(0, I) of step i (per-image seeded by the caller); by
+    default ``torch.randn_like``."""
+    n = len(sigmas) - 1
+    for i in range(n):
+        sigma, sigma_next = sigmas[i], sigmas[i + 1]
+        gamma = min(churn / n, math.sqrt(2) - 1) if s_tmin <= float(sigma) <= s_tmax else 0.0
+        sigma_hat = sigma * (1 + gamma)                                    # line 5
+        if gamma > 0:                                                      # line 6
+            eps = torch.randn_like(x) if noise is None else noise(i)
+            x = x + (sigma_hat ** 2 - sigma ** 2).sqrt() * s_noise * eps
+        d = _d(denoiser, x, sigma_hat)                                     # line 7
+        x_next = x + (sigma_next - sigma_hat) * d                          # line 8
+        if i + 1 != n:                                                     # line 9
+            d_prime = _d(denoiser, x_next, sigma_next)                     # line 10
+            x_next = x + (sigma_next - sigma_hat) * (d + d_prime) / 2      # line 11
         x = x_next
         if callback is not None:
             callback(i, x)
@@ -130,8 +160,10 @@ def sample_consistency(denoiser, x, sigmas, callback=None, noise=None):
 #: Solvers of the probability-flow ODE, Eq. (24), by name.
 ODE_SAMPLERS = {"heun": sample_heun, "euler": sample_euler, "dpmpp-2m": sample_dpmpp_2m,
                 "ipndm": sample_ipndm}
+#: Samplers that draw fresh noise at every step (their ``noise(i)`` argument).
+STOCHASTIC_SAMPLERS = {"heun-sde": sample_heun_sde, "consistency": sample_consistency}
 #: All samplers by name, for the command line; "consistency" needs a consistency-tuned model.
-SAMPLERS = {**ODE_SAMPLERS, "consistency": sample_consistency}
+SAMPLERS = {**ODE_SAMPLERS, **STOCHASTIC_SAMPLERS}
 
 
 def noise_levels(sampler: str, steps: int, sigma_min: float = 0.002, sigma_max: float = 80.0,
@@ -146,14 +178,14 @@ def noise_levels(sampler: str, steps: int, sigma_min: float = 0.002, sigma_max: 
 def evaluations(sampler: str, steps: int) -> int:
     """Network evaluations per image (per guidance half) for N = ``steps`` noise levels."""
     _check(sampler)
-    return 2 * steps - 1 if sampler == "heun" else steps
+    return 2 * steps - 1 if sampler in ("heun", "heun-sde") else steps
 
 
 def steps_for_evaluations(sampler: str, n_evals: int) -> int:
     """The N whose evaluation count is largest without exceeding ``n_evals`` (N ≥ 2; N ≥ 1 for
     the consistency sampler)."""
     _check(sampler)
-    steps = (n_evals + 1) // 2 if sampler == "heun" else n_evals
+    steps = (n_evals + 1) // 2 if sampler in ("heun", "heun-sde") else n_evals
     minimum = 1 if sampler == "consistency" else 2
     if steps < minimum:
         raise ValueError(f"{sampler} needs more than {n_evals} evaluations "
