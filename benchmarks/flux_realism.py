@@ -36,6 +36,7 @@ from radiogen.atomic import atomic_path
 from radiogen.config import DataConfig
 from radiogen.data.datasets import load_training_set, split_train_valid
 from radiogen.data.flux import BoxCox, boxcox_inverse
+from radiogen.data.transforms import clip_background
 from radiogen.evaluation.inputs import load_image_set
 from radiogen.evaluation.report import write_json
 from radiogen.evaluation.statistics import image_means, image_stds
@@ -74,9 +75,10 @@ def w1(quantity: str, a, b, rng: np.random.Generator) -> float:
     return float(wasserstein_distance(x, y))
 
 
-def draw(options: dict, n: int, seed: int, batch_size, boxcox: dict):
+def draw(options: dict, n: int, seed: int, batch_size, boxcox: dict, cache: dict):
     """n images of a flux model and their peak fluxes (Jy/beam), drawn as ``radiogen sample``
-    draws them without ``--peak-flux``."""
+    draws them without ``--peak-flux``. Settings that differ only in ``background_clip`` (a pixel
+    operation after sampling) share one draw through ``cache``."""
     model = api.load_model(options["model"])
     if model.kind != "flux":
         raise SystemExit(f"{options['model']}: a {model.kind} model, not a peak-flux model")
@@ -84,11 +86,16 @@ def draw(options: dict, n: int, seed: int, batch_size, boxcox: dict):
         raise SystemExit(f"{options['model']}: trained on another store (Box-Cox λ "
                          f"{model.meta['boxcox']['lambda']:.4f}, the store's {boxcox['lambda']:.4f})")
     context = api.draw_flux_context(model, n, seed)
-    kw = {k: v for k, v in options.items() if k != "model"}
-    t = time.perf_counter()
-    images = api.sample(model, n, scaled_flux=context, seed=seed, batch_size=batch_size,
-                        progress=False, **kw)
-    return images, api.peak_flux_of(model, context), time.perf_counter() - t
+    kw = {k: v for k, v in options.items() if k not in ("model", "background_clip")}
+    clip = options.get("background_clip", api.sampling_defaults(model)["background_clip"])
+    key = (options["model"], seed, tuple(sorted(kw.items())))
+    if key not in cache:
+        t = time.perf_counter()
+        cache[key] = (api.sample(model, n, scaled_flux=context, seed=seed, batch_size=batch_size,
+                                 progress=False, background_clip=0.0, **kw),
+                      time.perf_counter() - t)
+    images, seconds = cache[key]
+    return clip_background(images, clip), api.peak_flux_of(model, context), seconds
 
 
 def pybdsf_measures(images, attrs, cache) -> dict:
@@ -129,7 +136,7 @@ def main() -> None:
         held_out_bdsf = pybdsf_measures(held_out[0][:args.pybdsf], attrs, out / "pybdsf-cache")
     rows, results = [], []
     for seed in args.seed_sets:
-        rng = np.random.default_rng(seed)
+        rng, cache = np.random.default_rng(seed), {}
         real = tuple(v[np.sort(rng.permutation(len(train[0]))[:args.n])] for v in train)
         scale = {q: w1(q, real, held_out, rng) for q in QUANTITIES}
         if args.pybdsf:
@@ -144,7 +151,7 @@ def main() -> None:
                 with np.load(npz) as f:
                     images, peaks, seconds = f["images"], f["peaks"], float("nan")
             else:
-                images, peaks, seconds = draw(options, args.n, seed, args.batch_size, boxcox)
+                images, peaks, seconds = draw(options, args.n, seed, args.batch_size, boxcox, cache)
                 with atomic_path(npz) as tmp, open(tmp, "wb") as f:
                     np.savez(f, images=images, peaks=peaks)
             d = {q: w1(q, (images, peaks), held_out, rng) for q in QUANTITIES}
