@@ -103,7 +103,8 @@ def test_stochastic_heun_without_churn_is_heun():
     x0 = per_image_noise(range(16), (1, 4, 4)).double() * 80.0
     sigmas = karras_sigmas(12).double()
     torch.testing.assert_close(sample_heun_sde(GaussianDenoiser(0.3, 0.5), x0, sigmas),
-                               sample_heun(GaussianDenoiser(0.3, 0.5), x0, sigmas), rtol=0, atol=1e-12)
+                               sample_heun(GaussianDenoiser(0.3, 0.5), x0, sigmas),
+                               rtol=0, atol=1e-12)
 
 
 def test_stochastic_heun_keeps_the_gaussian_and_churns_only_between_s_tmin_and_s_tmax():

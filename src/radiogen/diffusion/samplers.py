@@ -16,7 +16,8 @@ import torch
 from radiogen.diffusion.schedules import consistency_sigmas, karras_sigmas
 
 __all__ = ["sample_heun", "sample_heun_sde", "sample_euler", "sample_dpmpp_2m", "sample_ipndm",
-           "sample_consistency", "SAMPLERS", "STOCHASTIC_SAMPLERS", "ODE_SAMPLERS", "evaluations", "steps_for_evaluations", "noise_levels"]
+           "sample_consistency", "SAMPLERS", "STOCHASTIC_SAMPLERS", "ODE_SAMPLERS", "evaluations",
+           "steps_for_evaluations", "noise_levels"]
 
 
 def _d(denoiser, x, sigma):
@@ -55,7 +56,7 @@ def sample_heun_sde(denoiser, x, sigmas, callback=None, noise=None, churn: float
     n = len(sigmas) - 1
     for i in range(n):
         sigma, sigma_next = sigmas[i], sigmas[i + 1]
-        gamma = min(churn / n, math.sqrt(2) - 1) if s_tmin <= float(sigma) <= s_tmax else 0.0
+        gamma = min(churn / n, math.sqrt(2) - 1) if s_tmin <= float(sigma) <= s_tmax else 0.0  # γ_i
         sigma_hat = sigma * (1 + gamma)                                    # line 5
         if gamma > 0:                                                      # line 6
             eps = torch.randn_like(x) if noise is None else noise(i)
