@@ -28,8 +28,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-from scipy.stats import wasserstein_distance
-
 from _bench import machine, parse_setting, print_table
 from radiogen import api
 from radiogen.atomic import atomic_path
@@ -39,7 +37,7 @@ from radiogen.data.flux import BoxCox, boxcox_inverse
 from radiogen.data.transforms import clip_background
 from radiogen.evaluation.inputs import load_image_set
 from radiogen.evaluation.report import write_json
-from radiogen.evaluation.statistics import image_means, image_stds
+from radiogen.evaluation.statistics import compare, image_means, image_stds
 
 #: The quantities compared, by name: images in [0, 1] and peak fluxes (Jy/beam) → values.
 QUANTITIES = {
@@ -48,8 +46,6 @@ QUANTITIES = {
     "std": lambda images, peaks: image_stds(images),
     "log peak": lambda images, peaks: np.log10(peaks),
 }
-#: At most this many pixel values per set enter the pixel distance (a random subset).
-MAX_PIXELS = 1_000_000
 
 
 def real_split(store: str, valid_fraction: float, seed: int):
@@ -66,13 +62,10 @@ def real_split(store: str, valid_fraction: float, seed: int):
     return parts, data.meta["boxcox"]
 
 
-def w1(quantity: str, a, b, rng: np.random.Generator) -> float:
-    """W1 between the ``quantity`` of two sets (images, peaks)."""
-    x, y = (QUANTITIES[quantity](*s) for s in (a, b))
-    if quantity == "pixel":
-        x, y = (v if len(v) <= MAX_PIXELS else rng.choice(v, MAX_PIXELS, replace=False)
-                for v in (x, y))
-    return float(wasserstein_distance(x, y))
+def w1(quantity: str, a, b, seed: int) -> float:
+    """W1 between the ``quantity`` of two sets (images, peaks); :func:`compare` draws a seeded
+    subset where a set has more values than it takes (the pixels)."""
+    return compare(*(QUANTITIES[quantity](*s) for s in (b, a)), seed=seed).wasserstein
 
 
 def draw(options: dict, n: int, seed: int, batch_size, boxcox: dict, cache: dict):
@@ -138,10 +131,10 @@ def main() -> None:
     for seed in args.seed_sets:
         rng, cache = np.random.default_rng(seed), {}
         real = tuple(v[np.sort(rng.permutation(len(train[0]))[:args.n])] for v in train)
-        scale = {q: w1(q, real, held_out, rng) for q in QUANTITIES}
+        scale = {q: w1(q, real, held_out, seed) for q in QUANTITIES}
         if args.pybdsf:
             real_bdsf = pybdsf_measures(real[0][:args.pybdsf], attrs, out / "pybdsf-cache")
-            scale.update({q: wasserstein_distance(v, held_out_bdsf[q]) for q, v in real_bdsf.items()})
+            scale.update({q: compare(held_out_bdsf[q], v).wasserstein for q, v in real_bdsf.items()})
         rows.append({"setting": "real (train)", "seeds": seed,
                      **{f"W1 {q}": f"{d:.3g}" for q, d in scale.items()},
                      "zeros": f"{np.mean(real[0] == 0):.2f}", "img/s": "-"})
@@ -154,10 +147,10 @@ def main() -> None:
                 images, peaks, seconds = draw(options, args.n, seed, args.batch_size, boxcox, cache)
                 with atomic_path(npz) as tmp, open(tmp, "wb") as f:
                     np.savez(f, images=images, peaks=peaks)
-            d = {q: w1(q, (images, peaks), held_out, rng) for q in QUANTITIES}
+            d = {q: w1(q, (images, peaks), held_out, seed) for q in QUANTITIES}
             if args.pybdsf:
                 bdsf = pybdsf_measures(images[:args.pybdsf], attrs, out / "pybdsf-cache")
-                d.update({q: wasserstein_distance(v, held_out_bdsf[q]) for q, v in bdsf.items()})
+                d.update({q: compare(held_out_bdsf[q], v).wasserstein for q, v in bdsf.items()})
             ratio = {q: d[q] / scale[q] for q in d}
             results.append({"label": label, "options": options, "seed": seed, "seconds": seconds,
                             "w1": d, "real_w1": scale, "ratio": ratio,

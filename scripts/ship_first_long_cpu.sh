@@ -16,8 +16,9 @@ work=${4:-runs/ship-first-long-$step}
 mkdir -p "$work"
 radiogen models ema "$run" --sigma-rel "$sigma_rel" --step "$step" --out "$work/ema"
 # scored as it would ship: bfloat16 weights with the config inside
-candidate=$work/first-class-$step.safetensors
-[ -f "$candidate" ] || radiogen models export "$work"/ema/ema-*.safetensors --out "$candidate" --dtype bf16
+ema=$work/ema/ema-$(printf '%.3f' "$sigma_rel").safetensors
+candidate=$work/first-class-$step-$(printf '%.3f' "$sigma_rel").safetensors
+[ -f "$candidate" ] || radiogen models export "$ema" --out "$candidate" --dtype bf16
 # The protocol, both models side by side (about 1 hour per model on one CPU thread); the images
 # stay in $work as .npy for rescoring.
 mkdir -p "$work/protocol"
