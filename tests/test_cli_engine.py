@@ -240,7 +240,9 @@ def test_bundled_model_makes_images(tmp_path):
     model = api.load_model("first-class")
     assert model.kind == "class" and model.class_names == ["FRI", "FRII", "Compact", "Bent"]
     assert model.meta["step"] > 0 and model.meta["stored_dtype"] == "bf16"
-    assert main(["sample", "--class", "FRII", "-n", "2", "--steps", "4", "--out", str(tmp_path),
+    # the default sampler, as the main job runs it (4 steps of DPM-Solver++ leave the long-trained
+    # weights' sources faint: peaks 0.4-0.45 instead of 1)
+    assert main(["sample", "--class", "FRII", "-n", "2", "--out", str(tmp_path),
                  "--no-progress"]) == 0
     cube = fits.getdata(tmp_path / "samples.fits")
     assert cube.shape == (2, 80, 80) and np.isfinite(cube).all() and cube.max() > 0.5
