@@ -15,8 +15,6 @@ reference images and the number per class, or the figures are not comparable (ch
 import argparse
 import csv
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import matplotlib
@@ -24,6 +22,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from radiogen.atomic import atomic_path  # noqa: E402
 
 FIELDS = ["images_seen", "label", "seed", "classifier", "accuracy", "recall_fri", "recall_frii",
           "recall_compact", "recall_bent", "rfd", "w1_mean", "w1_std"]
@@ -59,25 +58,11 @@ def rows_of(images, path, label, protocol):
     return rows
 
 
-def write_atomic(path, write):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=path.suffix)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def write_csv(rows, path):
-    def write(tmp):
-        with open(tmp, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, FIELDS)
-            writer.writeheader()
-            writer.writerows(rows)
-    write_atomic(path, write)
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 def plot(rows, path, title):
@@ -97,7 +82,8 @@ def plot(rows, path, title):
     axes[0].legend(fontsize=8)
     figure.suptitle(title, fontsize=9)
     figure.tight_layout()
-    write_atomic(path, lambda tmp: figure.savefig(tmp, dpi=110, format="png"))
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, dpi=110, format="png")
 
 
 def main():
