@@ -36,15 +36,12 @@ def parse_point(text):
     return int(images), Path(path), label
 
 
-def rows_of(images, path, label, protocol):
+def rows_of(images, path, label):
+    """(reference and n per class of the results file, one row per seed set and classifier)."""
     try:
         results = json.loads(path.read_text())
     except (OSError, ValueError) as error:
         raise SystemExit(f"{path}: cannot read class_realism results ({error})")
-    this = (results.get("reference"), results.get("n_per_class"))
-    if protocol.setdefault("protocol", this) != this:
-        raise SystemExit(f"{path}: reference/n per class {this} differ from the first point's "
-                         f"{protocol['protocol']}")
     rows = []
     for result in results["results"]:
         if result["label"] != label:
@@ -55,7 +52,7 @@ def rows_of(images, path, label, protocol):
                 *score["recall"], score["rfd"], score["w1_mean"], score["w1_std"]])))
     if not rows:
         raise SystemExit(f"{path}: no setting labelled {label!r}")
-    return rows
+    return (results.get("reference"), results.get("n_per_class")), rows
 
 
 def write_csv(rows, path):
@@ -95,8 +92,11 @@ def main():
     parser.add_argument("--title", default="first-class long run: 64 images per class, "
                         "seed sets 0 and 1 000 000, against the 196 validation images")
     args = parser.parse_args()
-    protocol = {}
-    rows = [row for point in args.point for row in rows_of(*point, protocol)]
+    points = [rows_of(*point) for point in args.point]
+    protocols = {protocol for protocol, _ in points}
+    if len(protocols) > 1:
+        raise SystemExit(f"the points differ in reference or n per class: {sorted(protocols)}")
+    rows = [row for _, point_rows in points for row in point_rows]
     rows.sort(key=lambda row: (row["images_seen"], row["classifier"], row["seed"]))
     write_csv(rows, args.csv)
     if args.png:
