@@ -10,6 +10,13 @@ Each --point is IMAGES=RESULTS_JSON:LABEL (images seen by those weights; the set
 that results file). Every seed set and classifier of the point becomes one CSV row; the figure
 shows each classifier's mean over seed sets with the single sets as dots. Points must share the
 reference images and the number per class, or the figures are not comparable (checked).
+
+``--keep CSV`` starts from the rows of an earlier table of the same protocol (its results files
+may be gone, as run folders are lost between sittings) and adds the new points to it:
+
+    python scripts/plot_long_curve.py --keep docs/first-class-long-curve.csv \
+        --point 300000=runs/trials/sel64/l875/results.json:long875 \
+        --csv docs/first-class-long-curve.csv --png docs/first-class-long-curve.png
 """
 
 import argparse
@@ -55,6 +62,22 @@ def rows_of(images, path, label):
     return (results.get("reference"), results.get("n_per_class")), rows
 
 
+def read_csv(path):
+    """The rows of an earlier table written by this script, with their numbers as numbers."""
+    try:
+        with open(path, newline="") as handle:
+            reader = csv.DictReader(handle)
+            if reader.fieldnames != FIELDS:
+                raise SystemExit(f"{path}: expected the columns {FIELDS}, got {reader.fieldnames}")
+            return [{key: (value if key in ("label", "classifier") else
+                           int(value) if key in ("images_seen", "seed") else float(value))
+                     for key, value in row.items()} for row in reader]
+    except OSError as error:
+        raise SystemExit(f"{path}: cannot read ({error})")
+    except ValueError as error:
+        raise SystemExit(f"{path}: not a number in the table ({error})")
+
+
 def write_csv(rows, path):
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
         writer = csv.DictWriter(handle, FIELDS)
@@ -87,6 +110,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--point", action="append", required=True, type=parse_point,
                         help="IMAGES=RESULTS_JSON:LABEL, once per point of the run")
+    parser.add_argument("--keep", type=Path, metavar="CSV",
+                        help="an earlier table of the same protocol whose rows are kept")
     parser.add_argument("--csv", type=Path, required=True, help="the table written")
     parser.add_argument("--png", type=Path, help="the figure written (optional)")
     parser.add_argument("--title", default="first-class long run: 64 images per class, "
@@ -97,11 +122,18 @@ def main():
     if len(protocols) > 1:
         raise SystemExit(f"the points differ in reference or n per class: {sorted(protocols)}")
     rows = [row for _, point_rows in points for row in point_rows]
+    if args.keep:
+        rows = read_csv(args.keep) + rows
+    keys = [(row["images_seen"], row["label"], row["seed"], row["classifier"]) for row in rows]
+    if len(set(keys)) < len(keys):
+        raise SystemExit("a point is given twice (same images seen, label, seed set and "
+                         "classifier)")
     rows.sort(key=lambda row: (row["images_seen"], row["classifier"], row["seed"]))
     write_csv(rows, args.csv)
     if args.png:
         plot(rows, args.png, args.title)
-    print(f"{len(rows)} rows from {len(args.point)} points -> {args.csv}"
+    print(f"{len(rows)} rows from {len(args.point)} points"
+          + (f" and {args.keep}" if args.keep else "") + f" -> {args.csv}"
           + (f", {args.png}" if args.png else ""))
 
 

@@ -36,7 +36,8 @@ def test_train_then_sample_class_model(tiny_run, tmp_path, capsys):
         cube, header = hdul[0].data, hdul[0].header
         labels = hdul["LABELS"].data["LABEL"].tolist()
     assert cube.shape == (6, 80, 80) and cube.min() >= 0 and cube.max() <= 1
-    assert header["STEPS"] == 4 and header["SAMPLER"] == api.DEFAULT_SAMPLER and header["SEED"] == 7
+    assert header["STEPS"] == 4 and header["SAMPLER"] == api.DEFAULT_SAMPLER["class"]
+    assert header["SEED"] == 7 and "SCHURN" not in header
     assert header["OMEGA"] == 0.75                                 # the paper's ω for FIRST
     assert (header["OMEGASLO"], header["OMEGASHI"]) == api.DEFAULT_GUIDANCE_INTERVAL["class"]
     assert labels == ["FRII"] * 3 + ["Bent"] * 3
@@ -123,7 +124,8 @@ def test_default_guidance_interval_and_every_sigma(tiny_run, tmp_path):
 
 def test_sample_command_sampler_options(tiny_run, tmp_path, capsys):
     from radiogen.cli import sample as sample_cli
-    assert (sample_cli.DEFAULT_SAMPLER, sample_cli.DEFAULT_STEPS) == (api.DEFAULT_SAMPLER, api.DEFAULT_STEPS)
+    assert (sample_cli.DEFAULT_SAMPLER, sample_cli.DEFAULT_STEPS, sample_cli.DEFAULT_CHURN) == (
+        api.DEFAULT_SAMPLER, api.DEFAULT_STEPS, api.DEFAULT_CHURN)
     assert sample_cli.DEFAULT_GUIDANCE_INTERVAL == api.DEFAULT_GUIDANCE_INTERVAL
     assert sample_cli.DEFAULT_BACKGROUND_CLIP == api.DEFAULT_BACKGROUND_CLIP
     out = tmp_path / "s"
@@ -199,6 +201,9 @@ def test_flux_model_writes_jy_per_beam(tmp_path):
         assert data.max() == pytest.approx(0.05, rel=1e-6) and data.min() == 0
         assert header["BUNIT"] == "JY/BEAM" and header["OMEGA"] == 0.1
         assert "BGCLIP" not in header          # flux models keep their noise background
+        # EDM's stochastic sampler by default (first-flux's card, "EDM's stochastic sampler")
+        assert header["SAMPLER"] == api.DEFAULT_SAMPLER["flux"] == "heun-sde"
+        assert header["SCHURN"] == api.DEFAULT_CHURN["flux"] > 0
         centre = WCS(header).pixel_to_world(39.5, 39.5)
         assert centre.ra.deg == pytest.approx(150.0, abs=1e-3) and centre.dec.deg == pytest.approx(2.2, abs=1e-3)
     # fluxes drawn from the training distribution when none is given
@@ -206,6 +211,17 @@ def test_flux_model_writes_jy_per_beam(tmp_path):
                  str(tmp_path / "drawn"), "--no-progress"]) == 0
     peaks = [fits.getdata(tmp_path / "drawn" / f"sample_{k:05d}.fits").max() for k in range(3)]
     assert all(p > 0 for p in peaks) and len(set(peaks)) == 3
+    # the API's default churn comes with the default sampler only: heun-sde named is the same
+    # draw, another sampler runs without churn (heun: the same noise levels, no noise added)
+    model = api.load_model(str(run))
+    kw = dict(scaled_flux=0.0, steps=3, seed=1, progress=False)
+    default = api.sample(model, 2, **kw)
+    named = api.sample(model, 2, sampler="heun-sde", **kw)
+    np.testing.assert_allclose(named, default, rtol=0, atol=BATCH_ATOL)
+    assert api.default_churn(model, "heun") == 0 and api.default_churn(model, "heun-sde") == 4
+    assert not np.allclose(api.sample(model, 2, sampler="heun", **kw), default, atol=1e-3)
+    np.testing.assert_allclose(api.sample(model, 2, sampler="heun-sde", churn=0, **kw),
+                               api.sample(model, 2, sampler="heun", **kw), rtol=0, atol=BATCH_ATOL)
 
 
 def test_export_half_precision_model_file(tiny_run, tmp_path, capsys):

@@ -266,7 +266,10 @@ def test_bundled_flux_size_model_follows_its_size_condition(tmp_path):
     assert "first-flux-size" in api.bundled_models()
     model = api.load_model("first-flux-size")
     assert [c.name for c in model.conditions] == ["peak_flux", "major_axis"]
-    assert api.sampling_defaults(model)["guidance"] == api.DEFAULT_GUIDANCE["properties"]
+    defaults = api.sampling_defaults(model)
+    assert defaults["guidance"] == api.DEFAULT_GUIDANCE["properties"]
+    # sampled as its obedience was measured: DPM-Solver++(2M), N = 15, no churn
+    assert (defaults["sampler"], defaults["steps"], defaults["churn"]) == ("dpmpp-2m", 15, 0.0)
     sizes = np.repeat([12.0, 60.0], 4)
     images = api.sample(model, len(sizes), steps=8, progress=False,
                         conditions={"peak_flux": 0.03, "major_axis": sizes})

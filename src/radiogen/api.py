@@ -29,8 +29,10 @@ __all__ = ["Model", "NoModelError", "bundled_models", "load_model", "sample", "t
            "class_index", "export_model", "posthoc_ema", "flux_context", "peak_flux_of",
            "flux_range", "draw_flux_context", "make_map", "condition_context",
            "draw_free_conditions",
-           "default_batch_size", "sampling_defaults", "check_sampler", "DEFAULT_MODEL",
-           "DEFAULT_GUIDANCE", "DEFAULT_SAMPLER", "DEFAULT_STEPS", "DEFAULT_GUIDANCE_INTERVAL",
+           "default_batch_size", "sampling_defaults", "default_churn", "check_sampler",
+           "DEFAULT_MODEL",
+           "DEFAULT_GUIDANCE", "DEFAULT_SAMPLER", "DEFAULT_STEPS", "DEFAULT_CHURN",
+           "DEFAULT_GUIDANCE_INTERVAL",
            "DEFAULT_BACKGROUND_CLIP", "EVERY_SIGMA", "CONSISTENCY_STEPS", "CONSISTENCY_SIGMA_MIN",
            "CPU_BATCH_SIZE", "GPU_BATCH_SIZE"]
 
@@ -39,12 +41,18 @@ DEFAULT_MODEL = "first-class"
 #: models conditioned on several source properties, the ω that made first-flux-size follow
 #: its size condition best (its model card).
 DEFAULT_GUIDANCE = {"class": 0.75, "flux": 0.1, "properties": 1.0}
-#: Default ODE solver and noise levels N by kind, chosen by benchmarks/sampler_quality.py (the
-#: paper uses Heun with N = 25, 49 evaluations), and the σ interval where class models are
-#: guided (Kynkäänniemi et al. 2024; EDM2's interval), the conditional model alone elsewhere:
-#: 13 network passes per image instead of 30, as good as Heun-49 (README, "Quality against cost").
-DEFAULT_SAMPLER = "dpmpp-2m"
-DEFAULT_STEPS = {"class": 10, "flux": 15}
+#: Default sampler, noise levels N and S_churn by kind of context (as DEFAULT_GUIDANCE), and the
+#: σ interval where class models are guided (Kynkäänniemi et al. 2024; EDM2's interval), the
+#: conditional model alone elsewhere. Class models: DPM-Solver++(2M), N = 10, chosen by
+#: benchmarks/sampler_quality.py, 13 network passes per image instead of the paper's Heun-49
+#: (README, "Quality against cost"). Peak-flux models: EDM's stochastic sampler (Algorithm 2),
+#: S_churn 4 at N = 13 (25 evaluations), whose churn removes the faint haze the ODE leaves on
+#: the noise background (benchmarks/flux_realism.py; first-flux's model card, "EDM's stochastic
+#: sampler"). Models of several source properties: DPM-Solver++(2M), N = 15, with which their
+#: obedience was measured (first-flux-size's card).
+DEFAULT_SAMPLER = {"class": "dpmpp-2m", "flux": "heun-sde", "properties": "dpmpp-2m"}
+DEFAULT_STEPS = {"class": 10, "flux": 13, "properties": 15}
+DEFAULT_CHURN = {"flux": 4.0}
 DEFAULT_GUIDANCE_INTERVAL = {"class": (0.28, 5.42)}
 #: Background clip of generated images by kind (:func:`radiogen.data.transforms.clip_background`):
 #: class models learn the FIRST images, whose backgrounds their authors clipped to exactly 0, and
@@ -119,19 +127,27 @@ class Model:
 
 
 def sampling_defaults(model: Model) -> dict:
-    """Sampler, N, ω, guidance interval, σ_min and background clip that :func:`sample` uses
-    for ``model`` when none are given."""
+    """Sampler, N, S_churn, ω, guidance interval, σ_min and background clip that
+    :func:`sample` uses for ``model`` when none are given."""
     background_clip = DEFAULT_BACKGROUND_CLIP.get(model.kind, 0.0)
     if model.is_consistency:
         omega = 0.0 if model.distilled_guidance else DEFAULT_GUIDANCE.get(model.kind, 0.0)
-        return {"sampler": "consistency", "steps": CONSISTENCY_STEPS, "guidance": omega,
-                "guidance_interval": EVERY_SIGMA, "sigma_min": CONSISTENCY_SIGMA_MIN,
-                "background_clip": background_clip}
-    kind = "properties" if model.conditions else model.kind   # guided for obedience
-    return {"sampler": DEFAULT_SAMPLER, "steps": DEFAULT_STEPS.get(model.kind, 15),
+        return {"sampler": "consistency", "steps": CONSISTENCY_STEPS, "churn": 0.0,
+                "guidance": omega, "guidance_interval": EVERY_SIGMA,
+                "sigma_min": CONSISTENCY_SIGMA_MIN, "background_clip": background_clip}
+    kind = "properties" if model.conditions else model.kind
+    return {"sampler": DEFAULT_SAMPLER.get(kind, DEFAULT_SAMPLER["class"]),
+            "steps": DEFAULT_STEPS.get(kind, 15), "churn": DEFAULT_CHURN.get(kind, 0.0),
             "guidance": DEFAULT_GUIDANCE.get(kind, 0.0),
             "guidance_interval": DEFAULT_GUIDANCE_INTERVAL.get(model.kind, EVERY_SIGMA),
             "sigma_min": 0.002, "background_clip": background_clip}
+
+
+def default_churn(model: Model, sampler: str) -> float:
+    """S_churn when none is given: the model's default with its default sampler (a peak-flux
+    model's heun-sde), 0 with any other (``heun-sde`` chosen for a class model is Heun)."""
+    defaults = sampling_defaults(model)
+    return defaults["churn"] if sampler == defaults["sampler"] else 0.0
 
 
 def check_sampler(model: Model, sampler: str) -> None:
@@ -329,7 +345,7 @@ def sample(model: Model, n: int, class_label=None, scaled_flux=None, guidance: f
            guide_model: "Model | str | None" = None, autoguidance: float = 0.0,
            guide_classifier=None, classifier_scale: float = 0.0,
            seeds=None, conditions: dict | None = None,
-           background_clip: float | None = None, churn: float = 0.0) -> np.ndarray:
+           background_clip: float | None = None, churn: float | None = None) -> np.ndarray:
     """Draw ``n`` images, float32 (n, H, W) in [0, 1] (clamped to [−1, 1], rescaled).
 
     Image k starts from the noise of seed ``seed + k``, so the result does not depend on
@@ -343,11 +359,13 @@ def sample(model: Model, n: int, class_label=None, scaled_flux=None, guidance: f
     (:func:`radiogen.diffusion.evaluations`). ``sampler="heun-sde"`` is EDM's stochastic
     sampler (Karras et al. 2022, Algorithm 2), Heun with noise added back before each step for
     0.05 ≤ σ ≤ 50 by ``churn`` = S_churn (γ = min(S_churn/N, √2 − 1); 0: Heun), the noise
-    seeded per image and step. ``sampler``, ``steps``, ω, the interval and σ_min
+    seeded per image and step. ``sampler``, ``steps``, ``churn``, ω, the interval and σ_min
     default to :func:`sampling_defaults` (class models: DPM-Solver++(2M), N = 10, guided for
-    0.28 < σ ≤ 5.42; flux models: N = 15, guided everywhere; a consistency-tuned model: the
-    consistency sampler, N = 2), ``batch_size`` to :func:`default_batch_size` (8 on a CPU, 64
-    on a GPU).
+    0.28 < σ ≤ 5.42; peak-flux models: heun-sde with S_churn 4, N = 13, guided everywhere;
+    models of several source properties: DPM-Solver++(2M), N = 15; a consistency-tuned model:
+    the consistency sampler, N = 2); ``churn`` left out is the model's default with its default
+    sampler and 0 with another (:func:`default_churn`). ``batch_size`` defaults to
+    :func:`default_batch_size` (8 on a CPU, 64 on a GPU).
 
     Further guidance (:class:`radiogen.diffusion.GuidedDenoiser`), inside the same interval:
     ``autoguidance`` ω_a > 0 guides away from ``guide_model`` (a smaller or shorter-trained
@@ -379,6 +397,7 @@ def sample(model: Model, n: int, class_label=None, scaled_flux=None, guidance: f
     if guidance_interval is None:
         guidance_interval = defaults["guidance_interval"]
     check_sampler(model, sampler)
+    churn = default_churn(model, sampler) if churn is None else float(churn)
     if churn < 0 or (churn and sampler != "heun-sde"):
         raise ValueError(f"churn {churn}: S_churn ≥ 0, and only for the heun-sde sampler "
                          f"(not {sampler})")

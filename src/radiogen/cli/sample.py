@@ -11,7 +11,9 @@ from radiogen.cli import CommandError
 from radiogen.cli.checks import COUNT, POSITIVE, SEED, check_output_folder, number
 
 # The API's defaults, repeated here so that --help does not import torch (tested to agree).
-DEFAULT_SAMPLER, DEFAULT_STEPS = "dpmpp-2m", {"class": 10, "flux": 15}
+DEFAULT_SAMPLER = {"class": "dpmpp-2m", "flux": "heun-sde", "properties": "dpmpp-2m"}
+DEFAULT_STEPS = {"class": 10, "flux": 13, "properties": 15}
+DEFAULT_CHURN = {"flux": 4.0}
 DEFAULT_GUIDANCE_INTERVAL = {"class": (0.28, 5.42)}
 DEFAULT_BACKGROUND_CLIP = {"class": 0.01}
 
@@ -23,8 +25,10 @@ def register(subparsers) -> None:
                     "levels (Eq. 25) with classifier-free guidance: by default DPM-Solver++(2M) "
                     "with 10 evaluations, guided only for 0.28 < σ ≤ 5.42, for class models "
                     "(13 network passes per image, as good as the paper's Heun, Algorithm 1, "
-                    "with 98 on the bundled model; see the README) and 15 evaluations for flux "
-                    "models; or Heun, Euler or iPNDM; a "
+                    "with 98 on the bundled model; see the README); for peak-flux models EDM's "
+                    "stochastic sampler (Algorithm 2, S_churn 4, 13 noise levels, 25 "
+                    "evaluations), which leaves the noise background as real; or Heun, Euler "
+                    "or iPNDM; a "
                     "consistency-tuned model (experimental) samples in 1-4 evaluations with the "
                     "consistency sampler. Writes FITS "
                     "(a cube, or one file per image), a PNG grid of the first 64 images, and "
@@ -60,18 +64,21 @@ def register(subparsers) -> None:
                         "properties; 0 for a consistency model distilled from a guided teacher)")
     p.add_argument("--steps", type=COUNT, default=None,
                    help=f"number of noise levels N (Eq. 25; default {DEFAULT_STEPS['class']} for "
-                        f"class models, {DEFAULT_STEPS['flux']} for flux models, 2 for the "
-                        "consistency sampler); Heun makes 2N − 1 network evaluations per image, "
-                        "the other samplers N")
+                        f"class models, {DEFAULT_STEPS['flux']} for peak-flux models, "
+                        f"{DEFAULT_STEPS['properties']} for models of several source properties, "
+                        "2 for the consistency sampler); Heun and heun-sde make 2N − 1 network "
+                        "evaluations per image, the other samplers N")
     p.add_argument("--sampler", default=None,
                    help="ODE solver: heun (paper Algorithm 1), euler, dpmpp-2m (DPM-Solver++(2M)) "
-                        f"or ipndm (default {DEFAULT_SAMPLER}); heun-sde, EDM's stochastic "
-                        "sampler (with --churn); consistency for a consistency-tuned model "
-                        "(its default)")
-    p.add_argument("--churn", type=number(0), default=0.0, metavar="S_CHURN",
+                        f"or ipndm (default {DEFAULT_SAMPLER['class']} for class models and "
+                        "models of several source properties); heun-sde, EDM's stochastic "
+                        f"sampler (with --churn; default {DEFAULT_SAMPLER['flux']} for peak-flux "
+                        "models); consistency for a consistency-tuned model (its default)")
+    p.add_argument("--churn", type=number(0), default=None, metavar="S_CHURN",
                    help="heun-sde only: noise added back before each step for 0.05 ≤ σ ≤ 50, "
                         "raising σ by the factor 1 + min(S_CHURN/N, √2 − 1) (Karras et al. "
-                        "2022, Algorithm 2; default 0: Heun)")
+                        f"2022, Algorithm 2; default {DEFAULT_CHURN['flux']:g} for peak-flux "
+                        "models with their default sampler, else 0: Heun)")
     p.add_argument("--guidance-interval", type=number(0, allow_inf=True), nargs=2,
                    metavar=("SIGMA_LO", "SIGMA_HI"),
                    help="guide only for SIGMA_LO < σ ≤ SIGMA_HI, conditional model elsewhere "
@@ -137,6 +144,7 @@ def run(args) -> int:
         raise CommandError(f"--steps must be at least {min_steps}")
     if args.churn and args.sampler != "heun-sde":
         raise CommandError(f"--churn needs --sampler heun-sde (not {args.sampler})")
+    args.churn = api.default_churn(model, args.sampler) if args.churn is None else args.churn
     if args.background_clip is not None and args.background_clip >= 1:
         raise CommandError("--background-clip must be below 1 (it is a fraction of the peak)")
     interval = tuple(args.guidance_interval or defaults["guidance_interval"])
@@ -250,7 +258,8 @@ def _sample_flux(args, model, omega: float, kw: dict) -> int:
             **{f"boxcox_{k}": v for k, v in meta["boxcox"].items()},
             "pixel_scale_arcsec": meta.get("pixel_scale_arcsec") or 0.0}))
     print(f"radiogen sample: wrote {len(images)} images in Jy/beam to {out}/ (peak flux "
-          f"{1e3 * peaks.min():.3g}–{1e3 * peaks.max():.3g} mJy/beam, ω={omega}, {args.steps} steps)")
+          f"{1e3 * peaks.min():.3g}–{1e3 * peaks.max():.3g} mJy/beam, ω={omega}, {args.sampler}, "
+          f"{args.steps} steps)")
     return 0
 
 

@@ -142,4 +142,5 @@ def _provenance(model, defaults: dict, options: dict, seed: int) -> list[tuple]:
     return outputs.provenance_cards(model.name, model.kind, defaults["sampler"], steps, omega,
                                     seed, guidance_interval=defaults["guidance_interval"],
                                     distilled_guidance=model.distilled_guidance,
-                                    background_clip=defaults["background_clip"])
+                                    background_clip=defaults["background_clip"],
+                                    churn=defaults["churn"])
