@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # The long run of the first-class architecture (issue 13), carried over several sittings: the
-# bundled first-class weights (preset first-cpu, 0.5 M parameters, 112 k images seen) trained on
-# with the settings of their fine-tuning (ln σ ~ N(−0.6, 1.2²), lr 4e-4), keeping two post-hoc
+# bundled first-class weights (preset first-cpu, 0.5 M parameters) trained on with the settings
+# of their fine-tuning (ln σ ~ N(−0.6, 1.2²), lr 4e-4), keeping two post-hoc
 # EMA profiles (σ_rel 0.05 and 0.10, snapshots every 500 steps) so that the EMA length is chosen
 # afterwards (`radiogen models ema RUN --sigma-rel …`). Each call trains for at most MINUTES of
 # wall-clock time and stops cleanly with a checkpoint; the next call resumes where it stopped;
-# if the run folder is lost, INIT (default: the bundled first-class) starts it again.
+# if the run folder is lost, INIT (default: the bundled first-class) starts it again. The shipped
+# weights came from two such runs (first-class.md): (3) from the fine-tuned weights of
+# scripts/tune_first_cpu.sh (112 k images seen) to step 5000, then (4) from (3)'s step 5000
+# (272 k) to step 5000 again (432 k), each shipped with scripts/ship_first_long_cpu.sh.
 # Why this architecture and not first-patch-cpu: at equal images seen it scores higher (0.469 at
 # 90 k images against 0.398 at 80 k on the selection protocol, first-class.md), trains about as
 # many images per second on one thread (5–6 on an AMD EPYC, fp32; the patch input offsets the

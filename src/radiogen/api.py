@@ -30,11 +30,10 @@ __all__ = ["Model", "NoModelError", "bundled_models", "load_model", "sample", "t
            "flux_range", "draw_flux_context", "make_map", "condition_context",
            "draw_free_conditions",
            "default_batch_size", "sampling_defaults", "default_churn", "check_sampler",
-           "DEFAULT_MODEL",
-           "DEFAULT_GUIDANCE", "DEFAULT_SAMPLER", "DEFAULT_STEPS", "DEFAULT_CHURN",
-           "DEFAULT_GUIDANCE_INTERVAL",
-           "DEFAULT_BACKGROUND_CLIP", "EVERY_SIGMA", "CONSISTENCY_STEPS", "CONSISTENCY_SIGMA_MIN",
-           "CPU_BATCH_SIZE", "GPU_BATCH_SIZE"]
+           "DEFAULT_MODEL", "DEFAULT_GUIDANCE", "DEFAULT_SAMPLER", "DEFAULT_STEPS",
+           "DEFAULT_CHURN", "DEFAULT_GUIDANCE_INTERVAL", "DEFAULT_BACKGROUND_CLIP",
+           "EVERY_SIGMA", "CONSISTENCY_STEPS", "CONSISTENCY_SIGMA_MIN", "CPU_BATCH_SIZE",
+           "GPU_BATCH_SIZE"]
 
 DEFAULT_MODEL = "first-class"
 #: Guidance strength ω by kind of context: the paper's choices (Sections 6.1 and 6.3); for
