@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Ship a point of the first-flux long run (scripts/train_first_flux_long_cpu.sh) as the bundled
+# `first-flux` model, after the issue-13 flux protocol: rebuild the post-hoc EMA of length
+# SIGMA_REL as of STEP, score it beside the weights bundled now (N images per seed set, seed
+# sets 0 and 1 000 000, default sampler, PyBDSF on the first 100 of each set, against the 74
+# cut-outs the run held out; benchmarks/flux_realism.py); with SHIP=1, once those figures show it
+# ahead, write it over the bundled file (bfloat16; config, Box-Cox and beam inside).
+# Usage: [SHIP=1] [SHIPPED_FROM=DIR] scripts/ship_first_flux_long_cpu.sh RUN_DIR STEP [SIGMA_REL] [WORK_DIR] [N]
+# SHIPPED_FROM: a flux_realism.py folder of the same protocol (same N) that already holds the
+# bundled model's images (shipped-seed0.npz, shipped-seed1000000.npz), which are then scored,
+# not drawn again; a run that was cut off continues where it stopped (--reuse).
+# Run it from the folder the training script ran in: the store is runs/mirabest-flux.h5 there.
+set -euo pipefail
+run=$1
+step=$2
+sigma_rel=${3:-0.05}
+work=${4:-runs/ship-first-flux-long-$step}
+n=${5:-150}
+store=runs/mirabest-flux.h5
+[ -f "$store" ] || { echo "no $store here: run from the folder of the training run" >&2; exit 1; }
+mkdir -p "$work"
+radiogen models ema "$run" --sigma-rel "$sigma_rel" --step "$step" --out "$work/ema"
+# scored as it would ship: bfloat16 weights with the config inside
+ema=$work/ema/ema-$(printf '%.3f' "$sigma_rel").safetensors
+candidate=$work/first-flux-$step-$(printf '%.3f' "$sigma_rel").safetensors
+[ -f "$candidate" ] || radiogen models export "$ema" --out "$candidate" --dtype bf16
+mkdir -p "$work/protocol"
+if [ -n "${SHIPPED_FROM:-}" ]; then
+    cp -n "$SHIPPED_FROM"/shipped-seed0.npz "$SHIPPED_FROM"/shipped-seed1000000.npz "$work/protocol/" || true
+fi
+python "$(dirname "$0")/../benchmarks/flux_realism.py" --store "$store" --n "$n" \
+    --seed-sets 0 1000000 --pybdsf 100 --reuse \
+    --setting shipped:model=first-flux --setting "long$step:model=$candidate" \
+    --out "$work/protocol"
+if [ "${SHIP:-0}" = 1 ]; then
+    cp "$candidate" "$(dirname "$0")/../src/radiogen/weights/first-flux.safetensors"
+    echo "copied $candidate to src/radiogen/weights/first-flux.safetensors; update first-flux.md"
+fi
