@@ -18,12 +18,7 @@ work=${4:-runs/ship-first-flux-long-$step}
 n=${5:-150}
 store=runs/mirabest-flux.h5
 [ -f "$store" ] || { echo "no $store here: run from the folder of the training run" >&2; exit 1; }
-mkdir -p "$work"
-radiogen models ema "$run" --sigma-rel "$sigma_rel" --step "$step" --out "$work/ema"
-# scored as it would ship: bfloat16 weights with the config inside
-ema=$work/ema/ema-$(printf '%.3f' "$sigma_rel").safetensors
-candidate=$work/first-flux-$step-$(printf '%.3f' "$sigma_rel").safetensors
-[ -f "$candidate" ] || radiogen models export "$ema" --out "$candidate" --dtype bf16
+candidate=$("$(dirname "$0")"/posthoc_candidate.sh "$run" "$step" "$sigma_rel" "$work" first-flux)
 mkdir -p "$work/protocol"
 if [ -n "${SHIPPED_FROM:-}" ]; then
     cp -n "$SHIPPED_FROM"/shipped-seed0.npz "$SHIPPED_FROM"/shipped-seed1000000.npz "$work/protocol/" || true

@@ -13,23 +13,18 @@ run=$1
 step=$2
 sigma_rel=${3:-0.05}
 work=${4:-runs/ship-first-long-$step}
-mkdir -p "$work"
-radiogen models ema "$run" --sigma-rel "$sigma_rel" --step "$step" --out "$work/ema"
-# scored as it would ship: bfloat16 weights with the config inside
-ema=$work/ema/ema-$(printf '%.3f' "$sigma_rel").safetensors
-candidate=$work/first-class-$step-$(printf '%.3f' "$sigma_rel").safetensors
-[ -f "$candidate" ] || radiogen models export "$ema" --out "$candidate" --dtype bf16
+candidate=$("$(dirname "$0")"/posthoc_candidate.sh "$run" "$step" "$sigma_rel" "$work" first-class)
 # The protocol, both models side by side (about 1 hour per model on one CPU thread); the images
 # stay in $work as .npy for rescoring.
 mkdir -p "$work/protocol"
 if [ -n "${SHIPPED_FROM:-}" ]; then
     cp -n "$SHIPPED_FROM"/shipped-seed0.npy "$SHIPPED_FROM"/shipped-seed1000000.npy "$work/protocol/"
 fi
-python benchmarks/class_realism.py --n 500 --seed-sets 0 1000000 --reuse \
+python "$(dirname "$0")/../benchmarks/class_realism.py" --n 500 --seed-sets 0 1000000 --reuse \
     --setting shipped:model=first-class --setting "long$step:model=$candidate" \
     --classifier first-morphology --classifier first-morphology-2 \
     --reference first:test --out "$work/protocol"
 if [ "${SHIP:-0}" = 1 ]; then
-    cp "$candidate" src/radiogen/weights/first-class.safetensors
+    cp "$candidate" "$(dirname "$0")/../src/radiogen/weights/first-class.safetensors"
     echo "copied $candidate to src/radiogen/weights/first-class.safetensors; update first-class.md"
 fi
