@@ -7,7 +7,10 @@ requested class, radio Fréchet distance (RFD, on that classifier's features) to
 images, and the Wasserstein-1 distances of per-image mean and standard deviation to them. Islands
 per image (8-connected regions above 5% of the peak), by requested class, measure how often a
 source is split into blobs, without a classifier; the reference's figures by true class are
-printed first.
+printed first. With ``--memorisation first:train``, the memorisation check of Appendix A:
+each generated image's best-match SSIM to the training images after PCA alignment, beside the
+reference's own (held-out real images: the scale), and the fraction of generated images closer
+to a training image than any reference image is.
 
 Choose settings against a reference the models did not train on that is not the test split
 (``run-valid:RUN``: the 10% a run held out for its validation loss), with a classifier that will
@@ -40,6 +43,7 @@ from radiogen.data.first import CLASSES
 from radiogen.evaluation.classifier import classifier_path, classify, encode, load_classifier
 from radiogen.evaluation.frechet import frechet_distance_features
 from radiogen.evaluation.inputs import load_image_set
+from radiogen.evaluation.memorisation import memorisation_check
 from radiogen.evaluation.report import write_json
 from radiogen.evaluation.statistics import image_means, image_stds, island_counts
 from scipy.stats import wasserstein_distance
@@ -88,6 +92,12 @@ def score(images, labels, classifier, reference_features, reference) -> dict:
             "w1_std": wasserstein_distance(image_stds(images), image_stds(reference))}
 
 
+def memorisation(images, training, reference) -> dict:
+    """Best-match SSIM quantiles of ``images`` and of the held-out ``reference`` against
+    ``training`` (Appendix A), and the fraction of ``images`` above the reference's maximum."""
+    return memorisation_check(images, training, reference, k=1, progress=False)["summary"]
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--setting", action="append", required=True, metavar="LABEL:KEY=VALUE,...")
@@ -98,6 +108,9 @@ def main() -> None:
                         "first-morphology-2)")
     p.add_argument("--reference", default="first:test",
                    help="real images: first:SPLIT, run-valid:RUN, a store or FITS")
+    p.add_argument("--memorisation", metavar="TRAIN",
+                   help="training images (first:SPLIT, a store or FITS) for the memorisation "
+                        "check; the reference must be held out from them")
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--rescore", action="store_true",
                    help="score the images already in --out instead of sampling")
@@ -122,6 +135,7 @@ def main() -> None:
     if reference_islands is not None:
         print("islands per image in the reference, FRI/FRII/Compact/Bent: "
               + "/".join(f"{v:.2f}" for v in reference_islands))
+    training = load_image_set(args.memorisation).images if args.memorisation else None
     labels = np.repeat(np.arange(len(CLASSES)), args.n)
     rows, results = [], []
     for label, options in settings:
@@ -140,6 +154,8 @@ def main() -> None:
             islands = islands_per_class(images, labels)
             results.append({"label": label, "options": options, "seed": seed, "seconds": seconds,
                             "islands_per_class": islands, "scores": dict(zip(paths, scores))})
+            if training is not None:
+                results[-1]["memorisation"] = copies = memorisation(images, training, reference)
             row = {"setting": label, "seeds": seed}
             for i, s in enumerate(scores):
                 row[f"acc{i}"] = f"{s['accuracy']:.3f}"
@@ -148,6 +164,10 @@ def main() -> None:
             row["W1 mean"] = f"{scores[0]['w1_mean']:.4f}"
             row["W1 std"] = f"{scores[0]['w1_std']:.4f}"
             row["islands FRI/FRII/C/B"] = "/".join(f"{v:.2f}" for v in islands)
+            if training is not None:
+                q_gen, q_ref = copies["generated_best_quantiles"], copies["held_out_best_quantiles"]
+                row["SSIM median (ref)"] = f"{q_gen['0.5']:.3f} ({q_ref['0.5']:.3f})"
+                row["> ref max"] = f"{copies['fraction_generated_above_held_out_max']:.3f}"
             row["img/s"] = f"{len(images) / seconds:.2f}" if seconds == seconds else "-"
             rows.append(row)
             print_table(rows[-1:], list(row))

@@ -2,7 +2,8 @@
 # Ship a point of the long run (scripts/train_first_long_cpu.sh) as the bundled `first-class`
 # model, after the issue-13 protocol: rebuild the post-hoc EMA of length SIGMA_REL as of STEP,
 # score it beside the weights bundled now (500 images per class, seed sets 0 and 1 000 000,
-# default sampler, both evaluation classifiers, against the FIRST test split); with SHIP=1, once
+# default sampler, both evaluation classifiers, against the FIRST test split, with the SSIM
+# memorisation check against the training split); with SHIP=1, once
 # those figures show it ahead, write it over the bundled file (bfloat16, its config inside).
 # Usage: [SHIP=1] [SHIPPED_FROM=DIR] scripts/ship_first_long_cpu.sh RUN_DIR STEP [SIGMA_REL] [WORK_DIR]
 # SHIPPED_FROM: a class_realism.py folder of the same protocol that already holds the bundled
@@ -23,7 +24,7 @@ fi
 python "$(dirname "$0")/../benchmarks/class_realism.py" --n 500 --seed-sets 0 1000000 --reuse \
     --setting shipped:model=first-class --setting "long$step:model=$candidate" \
     --classifier first-morphology --classifier first-morphology-2 \
-    --reference first:test --out "$work/protocol"
+    --reference first:test --memorisation first:train --out "$work/protocol"
 if [ "${SHIP:-0}" = 1 ]; then
     cp "$candidate" "$(dirname "$0")/../src/radiogen/weights/first-class.safetensors"
     echo "copied $candidate to src/radiogen/weights/first-class.safetensors; update first-class.md"
