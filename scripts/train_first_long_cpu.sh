@@ -8,8 +8,8 @@
 # if the run folder is lost, INIT (default: the bundled first-class) starts it again. The shipped
 # weights came from two such runs (first-class.md): (3) from the fine-tuned weights of
 # scripts/tune_first_cpu.sh (112 k images seen) to step 5000, then (4) from (3)'s step 5000
-# (272 k) to step 5000 again (432 k) and on to step 14 500 (736 k), each shipped with
-# scripts/ship_first_long_cpu.sh.
+# (272 k) to step 5000 again (432 k), on to step 14 500 (736 k) and step 22 048 (978 k), each
+# shipped with scripts/ship_first_long_cpu.sh.
 # Why this architecture and not first-patch-cpu: at equal images seen it scores higher (0.469 at
 # 90 k images against 0.398 at 80 k on the selection protocol, first-class.md), trains about as
 # many images per second on one thread (5–6 on an AMD EPYC, fp32; the patch input offsets the
