@@ -6,7 +6,9 @@
 # profiles (σ_rel 0.05 and 0.10, snapshots every 500 steps) so that the EMA length is chosen
 # afterwards (`radiogen models ema RUN --sigma-rel …`). Each call trains for at most MINUTES of
 # wall-clock time and stops cleanly with a checkpoint; the next call resumes where it stopped;
-# if the run folder is lost, INIT (default: the bundled first-flux) starts it again. Score a
+# if the run folder is lost, INIT (default: the bundled first-flux) starts it again — since
+# 2026-12-06 the bundled weights are this run's step 4400 (post-hoc EMA σ_rel 0.05; 215 k images
+# seen in all), so a restart counts its steps from there. Score a
 # point with benchmarks/flux_realism.py (the store below, the run's 10% held out).
 # Usage: scripts/train_first_flux_long_cpu.sh [RUN_DIR] [MINUTES] [THREADS] [INIT] [FITS_DIR]
 set -euo pipefail
