@@ -14,7 +14,10 @@ run=$1
 step=$2
 sigma_rel=${3:-0.05}
 work=${4:-runs/ship-first-long-$step}
-candidate=$("$(dirname "$0")"/posthoc_candidate.sh "$run" "$step" "$sigma_rel" "$work" first-class)
+# The candidate guides Bent with ω = 0.3 as the bundled weights do since 2026-12-06 (first-class.md,
+# "Weaker guidance"), so that both are drawn with the same default sampler.
+candidate=$("$(dirname "$0")"/posthoc_candidate.sh "$run" "$step" "$sigma_rel" "$work" first-class \
+    --class-guidance Bent=0.3)
 # The protocol, both models side by side (about 1 hour per model on one CPU thread); the images
 # stay in $work as .npy for rescoring.
 mkdir -p "$work/protocol"

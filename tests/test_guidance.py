@@ -114,3 +114,90 @@ def test_cli_guide_options_write_their_cards(tiny_run, tmp_path):
     assert header["OMEGAAG"] == 0.5 and header["OMEGA"] == 0.0 and "AGMODEL" in header
     assert main(["sample", "--checkpoint", str(tiny_run), "--class", "FRI", "-n", "2",
                  "--autoguidance", "0.5", "--out", str(tmp_path / "t")]) == 2
+
+
+def test_per_image_guidance_strengths():
+    x, ctx = torch.randn(3, 1, 4, 4), torch.eye(4)[[0, 2, 3]]
+    omegas = torch.tensor([0.75, 0.0, 2.0])
+    mixed = GuidedDenoiser(MaskedDenoiser(), ctx, omegas)(x, 1.0)
+    for i, w in enumerate(omegas.tolist()):
+        one = GuidedDenoiser(MaskedDenoiser(), ctx[i:i + 1], w)(x[i:i + 1], 1.0)
+        torch.testing.assert_close(mixed[i:i + 1], one)
+    unguided = GuidedDenoiser(MaskedDenoiser(), ctx, torch.zeros(3))
+    unguided(x, 1.0)
+    assert unguided.n_network_evals == 1                 # ω = 0 everywhere: no unconditional half
+
+
+def _with_class_guidance(tiny_run, tmp_path, per_class):
+    """The tiny run's EMA weights as a model file whose meta guides some classes otherwise."""
+    from radiogen.training.checkpoint import read_model_file, save_model_file
+    state, cfg, meta = read_model_file(api.model_path(str(tiny_run)))
+    return save_model_file(tmp_path / "per-class.safetensors", state, cfg,
+                           {**meta, "class_guidance": per_class})
+
+
+def test_class_guidance_defaults_numbers_and_mappings(tiny_run, tmp_path):
+    model = api.load_model(str(_with_class_guidance(tiny_run, tmp_path, {"Bent": 0.0})))
+    perturb(model.denoiser)
+    assert api.sampling_defaults(model)["class_guidance"] == {"Bent": 0.0}
+    assert api.class_guidance(model) == {"FRI": 0.75, "FRII": 0.75, "Compact": 0.75, "Bent": 0.0}
+    assert api.class_guidance(model, 0.5) == dict.fromkeys(model.class_names, 0.5)
+    assert api.class_guidance(model, {"fri": 2}) == {"FRI": 2.0, "FRII": 0.75, "Compact": 0.75,
+                                                     "Bent": 0.0}
+    with pytest.raises(ValueError, match="unknown class 'Spiral'"):
+        api.class_guidance(model, {"Spiral": 1})
+    with pytest.raises(ValueError, match="finite number ≥ 0"):
+        api.class_guidance(model, {"FRI": -1})
+    kw = dict(steps=3, seed=5, progress=False, batch_size=4)
+    labels = ["FRI", "Bent", "FRI", "Bent"]
+    default = api.sample(model, 4, class_label=labels, **kw)
+    at_075 = api.sample(model, 4, class_label=labels, guidance=0.75, **kw)
+    at_0 = api.sample(model, 4, class_label=labels, guidance=0.0, **kw)
+    assert abs(default[[0, 2]] - at_075[[0, 2]]).max() < 1e-5        # FRI at the kind's ω
+    assert abs(default[[1, 3]] - at_0[[1, 3]]).max() < 1e-5           # Bent as the file says
+    assert abs(at_075[[1, 3]] - at_0[[1, 3]]).max() > 1e-4            # and that is not a no-op
+    flux = api.Model(model.denoiser, model.config, {"kind": "flux"}, "f", model.path)
+    with pytest.raises(ValueError, match="needs a class model"):
+        api.sample(flux, 1, scaled_flux=0.0, guidance={"Bent": 1.0}, **kw)
+
+
+def test_cli_guidance_per_class_and_its_cards(tiny_run, tmp_path):
+    path = _with_class_guidance(tiny_run, tmp_path, {"Bent": 0.3})
+    common = ["--class", "FRI", "Bent", "-n", "1", "--steps", "2", "--no-progress"]
+    assert main(["sample", "--checkpoint", str(path), *common, "--out", str(tmp_path / "a")]) == 0
+    header = fits.getheader(tmp_path / "a" / "samples.fits")
+    assert header["OMEGA"] == 0.75 and header["OMEGACLS"] == "Bent=0.3"
+    assert main(["sample", "--checkpoint", str(path), *common, "-w", "1,FRI=0",
+                 "--out", str(tmp_path / "b")]) == 0
+    header = fits.getheader(tmp_path / "b" / "samples.fits")
+    assert header["OMEGA"] == 1.0 and header["OMEGACLS"] == "FRI=0"
+    assert main(["sample", "--checkpoint", str(path), *common, "-w", "0.5",
+                 "--out", str(tmp_path / "c")]) == 0
+    header = fits.getheader(tmp_path / "c" / "samples.fits")
+    assert header["OMEGA"] == 0.5 and "OMEGACLS" not in header       # one ω for every class
+    assert main(["sample", "--checkpoint", str(path), *common, "-w", "Spiral=1",
+                 "--out", str(tmp_path / "d")]) == 2
+    for bad in ("Bent=0.3,Bent=1", "0.5,0.6,FRI=1", "FRI=-1", "=1"):   # refused by the parser
+        with pytest.raises(SystemExit) as exit_:
+            main(["sample", "--checkpoint", str(path), *common, "-w", bad,
+                  "--out", str(tmp_path / "d")])
+        assert exit_.value.code == 2
+    assert not (tmp_path / "d").exists()
+
+
+def test_bundled_first_class_guides_bent_more_weakly():
+    model = api.load_model("first-class")
+    assert api.class_guidance(model) == {"FRI": 0.75, "FRII": 0.75, "Compact": 0.75, "Bent": 0.3}
+
+
+def test_export_records_class_guidance(tiny_run, tmp_path):
+    from radiogen.training.checkpoint import read_model_header
+    out = tmp_path / "m.safetensors"
+    assert main(["models", "export", str(tiny_run), "--out", str(out), "--dtype", "bf16",
+                 "--class-guidance", "bent=0.3"]) == 0
+    assert read_model_header(out)[1]["class_guidance"] == {"Bent": 0.3}
+    assert api.class_guidance(api.load_model(str(out)))["Bent"] == 0.3
+    for bad in ("0.3", "Spiral=1"):
+        assert main(["models", "export", str(tiny_run), "--out", str(tmp_path / "x.safetensors"),
+                     "--class-guidance", bad]) == 2
+    assert not (tmp_path / "x.safetensors").exists()

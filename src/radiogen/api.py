@@ -29,7 +29,8 @@ __all__ = ["Model", "NoModelError", "bundled_models", "load_model", "sample", "t
            "class_index", "export_model", "posthoc_ema", "flux_context", "peak_flux_of",
            "flux_range", "draw_flux_context", "make_map", "condition_context",
            "draw_free_conditions",
-           "default_batch_size", "sampling_defaults", "default_churn", "check_sampler",
+           "default_batch_size", "sampling_defaults", "class_guidance", "default_churn",
+           "check_sampler",
            "DEFAULT_MODEL", "DEFAULT_GUIDANCE", "DEFAULT_SAMPLER", "DEFAULT_STEPS",
            "DEFAULT_CHURN", "DEFAULT_GUIDANCE_INTERVAL", "DEFAULT_BACKGROUND_CLIP",
            "EVERY_SIGMA", "CONSISTENCY_STEPS", "CONSISTENCY_SIGMA_MIN", "CPU_BATCH_SIZE",
@@ -38,7 +39,8 @@ __all__ = ["Model", "NoModelError", "bundled_models", "load_model", "sample", "t
 DEFAULT_MODEL = "first-class"
 #: Guidance strength ω by kind of context: the paper's choices (Sections 6.1 and 6.3); for
 #: models conditioned on several source properties, the ω that made first-flux-size follow
-#: its size condition best (its model card).
+#: its size condition best (its model card). A class model's file may record another ω for some
+#: of its classes (``meta["class_guidance"]``, :func:`class_guidance`).
 DEFAULT_GUIDANCE = {"class": 0.75, "flux": 0.1, "properties": 1.0}
 #: Default sampler, noise levels N and S_churn by kind of context (as DEFAULT_GUIDANCE), and the
 #: σ interval where class models are guided (Kynkäänniemi et al. 2024; EDM2's interval), the
@@ -127,19 +129,54 @@ class Model:
 
 def sampling_defaults(model: Model) -> dict:
     """Sampler, N, S_churn, ω, guidance interval, σ_min and background clip that
-    :func:`sample` uses for ``model`` when none are given."""
+    :func:`sample` uses for ``model`` when none are given; ``class_guidance``: the classes of a
+    class model that its model file guides with another ω (class name → ω, ``meta``'s
+    ``class_guidance``; :func:`class_guidance`)."""
     background_clip = DEFAULT_BACKGROUND_CLIP.get(model.kind, 0.0)
     if model.is_consistency:
         omega = 0.0 if model.distilled_guidance else DEFAULT_GUIDANCE.get(model.kind, 0.0)
         return {"sampler": "consistency", "steps": CONSISTENCY_STEPS, "churn": 0.0,
-                "guidance": omega, "guidance_interval": EVERY_SIGMA,
+                "guidance": omega, "class_guidance": {}, "guidance_interval": EVERY_SIGMA,
                 "sigma_min": CONSISTENCY_SIGMA_MIN, "background_clip": background_clip}
     kind = "properties" if model.conditions else model.kind
+    per_class = model.meta.get("class_guidance", {}) if model.kind == "class" else {}
     return {"sampler": DEFAULT_SAMPLER.get(kind, DEFAULT_SAMPLER["class"]),
             "steps": DEFAULT_STEPS.get(kind, 15), "churn": DEFAULT_CHURN.get(kind, 0.0),
             "guidance": DEFAULT_GUIDANCE.get(kind, 0.0),
+            "class_guidance": {str(k): float(v) for k, v in per_class.items()},
             "guidance_interval": DEFAULT_GUIDANCE_INTERVAL.get(model.kind, EVERY_SIGMA),
             "sigma_min": 0.002, "background_clip": background_clip}
+
+
+def class_guidance(model: Model, guidance: "float | dict | None" = None) -> dict[str, float]:
+    """The guidance strength ω of every class of a class model, class name → ω.
+
+    ``guidance`` None: the model's defaults, ω of :func:`sampling_defaults` for every class but
+    those its model file guides with another ω (the bundled ``first-class`` guides Bent with
+    0.3, whose sources stronger guidance draws brighter than real ones; its model card, "Weaker
+    guidance"); a number: that ω for every class; a mapping class name → ω: those classes so,
+    the rest as by default."""
+    defaults = sampling_defaults(model)
+    if guidance is not None and not isinstance(guidance, dict):
+        return {name: float(guidance) for name in model.class_names}
+    omegas = {name: defaults["class_guidance"].get(name, defaults["guidance"])
+              for name in model.class_names}
+    return {**omegas, **_named_strengths(model, guidance or {})}
+
+
+def _named_strengths(model: Model, strengths: dict) -> dict[str, float]:
+    """``strengths`` (class name or index → ω) checked against ``model``'s classes, keyed by
+    the class names as the model spells them."""
+    if model.kind != "class":
+        raise ValueError(f"model {model.name!r} has no classes to guide one by one")
+    named = {}
+    for label, omega in strengths.items():
+        omega = float(omega)
+        if not math.isfinite(omega) or omega < 0:
+            raise ValueError(f"guidance for class {label!r}: ω must be a finite number ≥ 0, "
+                             f"got {omega}")
+        named[model.class_names[class_index(model, label)]] = omega
+    return named
 
 
 def default_churn(model: Model, sampler: str) -> float:
@@ -336,7 +373,8 @@ def draw_flux_context(model: Model, n: int, seed: int = 0) -> np.ndarray:
                                np.random.default_rng(seed)).astype(np.float32)
 
 
-def sample(model: Model, n: int, class_label=None, scaled_flux=None, guidance: float | None = None,
+def sample(model: Model, n: int, class_label=None, scaled_flux=None,
+           guidance: "float | dict | None" = None,
            steps: int | None = None, sampler: str | None = None, seed: int = 0,
            batch_size: int | None = None, precision: str = "fp32", sigma_min: float | None = None,
            sigma_max: float = 80.0, rho: float = 7.0,
@@ -352,7 +390,8 @@ def sample(model: Model, n: int, class_label=None, scaled_flux=None, guidance: f
     with another batch size or thread count (the CPU kernels differ by shape and processor;
     README, "Reproducibility"). ``class_label`` (name or index, one or n) or ``scaled_flux``
     (one or n Box-Cox standardised values) sets the context; ``guidance`` is ω (the paper's
-    value by default), applied only for σ_lo < σ ≤ σ_hi, ``guidance_interval`` = (σ_lo, σ_hi)
+    value by default; class models: a number for every class or a mapping class name → ω, by
+    default the model's, :func:`class_guidance`), applied only for σ_lo < σ ≤ σ_hi, ``guidance_interval`` = (σ_lo, σ_hi)
     (:data:`EVERY_SIGMA` guides everywhere, as the paper does). Noise levels: Eq. (25) with
     ``steps`` = N; Heun uses 2N − 1 evaluations per image, the other samplers N
     (:func:`radiogen.diffusion.evaluations`). ``sampler="heun-sde"`` is EDM's stochastic
@@ -392,7 +431,9 @@ def sample(model: Model, n: int, class_label=None, scaled_flux=None, guidance: f
     sampler = defaults["sampler"] if sampler is None else sampler
     steps = defaults["steps"] if steps is None else steps
     sigma_min = defaults["sigma_min"] if sigma_min is None else sigma_min
-    omega = defaults["guidance"] if guidance is None else float(guidance)
+    if isinstance(guidance, dict) and model.kind != "class":
+        raise ValueError(f"guidance per class needs a class model; {model.name!r} is a "
+                         f"{model.kind} model: give one ω")
     if guidance_interval is None:
         guidance_interval = defaults["guidance_interval"]
     check_sampler(model, sampler)
@@ -412,6 +453,7 @@ def sample(model: Model, n: int, class_label=None, scaled_flux=None, guidance: f
     amp_dtype = resolve_precision(precision, device)
     sigmas = noise_levels(sampler, steps, sigma_min, sigma_max, rho).to(device)
     context, context_mask = _context(model, n, class_label, scaled_flux, conditions)
+    omega = _guidance_per_image(model, guidance, context, defaults)
     shape = (model.config.in_channels, model.config.image_size, model.config.image_size)
     out = np.empty((n, *shape[1:]), dtype=np.float32)
     # no_grad rather than inference_mode: classifier guidance takes a gradient inside
@@ -423,7 +465,8 @@ def sample(model: Model, n: int, class_label=None, scaled_flux=None, guidance: f
             x = per_image_noise(batch_seeds, shape, device) * sigmas[0]  # x_0 ~ N(0, σ_0² I)
             ctx = context[start:stop].to(device) if context is not None else None
             mask = context_mask[start:stop].to(device) if context_mask is not None else None
-            D = GuidedDenoiser(model.denoiser, ctx, omega, guidance_interval, guide, autoguidance,
+            w = omega[start:stop].to(device) if isinstance(omega, torch.Tensor) else omega
+            D = GuidedDenoiser(model.denoiser, ctx, w, guidance_interval, guide, autoguidance,
                                classifier, classifier_scale, mask)
             extra = {"churn": churn} if sampler == "heun-sde" else {}
             if sampler in STOCHASTIC_SAMPLERS:    # fresh noise, seeded per image and step
@@ -435,6 +478,18 @@ def sample(model: Model, n: int, class_label=None, scaled_flux=None, guidance: f
                                               background_clip)
             bar.update(stop - start)
     return out
+
+
+def _guidance_per_image(model: Model, guidance, context, defaults) -> "float | torch.Tensor":
+    """ω for :func:`sample`: one number, or one per image where a class model guides its
+    classes with different strengths (:func:`class_guidance`)."""
+    if model.kind != "class" or context is None:
+        return defaults["guidance"] if guidance is None else float(guidance)
+    omegas = class_guidance(model, guidance)
+    if len(set(omegas.values())) == 1:
+        return next(iter(omegas.values()))
+    per_class = torch.tensor([omegas[name] for name in model.class_names])
+    return per_class[context.argmax(dim=1)]
 
 
 def make_map(out, model: "Model | str" = "first-flux", **options):
@@ -483,11 +538,19 @@ def _guide_classifier(model: Model, guide_classifier, scale: float):
     return classifier
 
 
-def export_model(source, out, dtype: str = "fp32", ema: bool = True) -> Path:
+def export_model(source, out, dtype: str = "fp32", ema: bool = True,
+                 class_guidance: dict | None = None) -> Path:
     """Write the (EMA) weights of a run folder, checkpoint folder or model file as one model
-    file, stored in ``dtype`` ("fp32", "bf16" or "fp16"); they are read back as float32."""
+    file, stored in ``dtype`` ("fp32", "bf16" or "fp16"); they are read back as float32.
+    ``class_guidance`` (class models; class name → ω) records the guidance strengths of those
+    classes that :func:`sample` uses instead of the default ω (:func:`class_guidance`)."""
     from radiogen.training.checkpoint import save_model_file
-    state, cfg, meta = read_model_file(resolve_model_path(source, prefer_ema=ema))
+    path = resolve_model_path(source, prefer_ema=ema)
+    state, cfg, meta = read_model_file(path)
+    if class_guidance:
+        recorded = _named_strengths(Model(None, cfg, meta, str(source), Path(path)),
+                                    class_guidance)
+        meta = {**meta, "class_guidance": recorded}
     torch_dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[dtype]
     return save_model_file(out, state, cfg, {**meta, "weights": "ema" if ema else "raw",
                                              "stored_dtype": dtype}, dtype=torch_dtype)

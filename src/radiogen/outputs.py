@@ -21,10 +21,11 @@ def provenance_cards(model_name: str, kind: str, sampler: str, steps: int, guida
                      seed: int, pixel_scale_arcsec: float | None = None,
                      beam_arcsec=None, guidance_interval=None,
                      distilled_guidance: float = 0.0, background_clip: float = 0.0,
-                     churn: float = 0.0) -> list[tuple]:
+                     churn: float = 0.0, class_guidance: dict | None = None) -> list[tuple]:
     """FITS cards recording the model, conditioning, sampler (and S_churn of the stochastic
-    one), ω (and its σ interval, or the ω distilled into a consistency model), steps, seed and
-    the background clip."""
+    one), ω (and its σ interval, or the ω distilled into a consistency model; with
+    ``class_guidance``, class name → ω, the classes guided otherwise than ``guidance``), steps,
+    seed and the background clip."""
     cards = [("ORIGIN", "radiogen", "diffusion-model simulation"),
              ("RGVERS", __version__, "radiogen version"),
              ("RGMODEL", str(model_name)[-40:], "model"),
@@ -33,6 +34,10 @@ def provenance_cards(model_name: str, kind: str, sampler: str, steps: int, guida
              ("STEPS", int(steps), "number of noise levels N (Eq. 25)"),
              ("OMEGA", float(guidance), "classifier-free guidance strength"),
              ("SEED", int(seed), "noise seed of image 0 (image k: SEED+k)")]
+    other = {name: w for name, w in (class_guidance or {}).items() if w != float(guidance)}
+    if other:
+        cards.append(("OMEGACLS", ",".join(f"{name}={w:g}" for name, w in other.items()),
+                      "omega of these classes instead of OMEGA"))
     if guidance_interval is not None and tuple(guidance_interval) != (0, float("inf")):
         cards += [("OMEGASLO", float(guidance_interval[0]), "guidance only for SLO < sigma <= SHI"),
                   ("OMEGASHI", float(guidance_interval[1]), "upper end of the guidance interval")]

@@ -74,6 +74,24 @@ def number(minimum: float | None = None, maximum: float | None = None, *,
     return parse
 
 
+def guidance(text: str) -> "float | dict":
+    """An argparse type for guidance strengths: ω (a number ≥ 0), or comma-separated
+    ``CLASS=ω`` items with at most one bare ω for the classes not named, e.g. ``Bent=0.3`` or
+    ``0.75,Bent=0.3``; the latter as a dict, the bare ω under the key None."""
+    omega = number(0)
+    if "=" not in text:
+        return omega(text)
+    strengths: dict = {}
+    for item in text.split(","):
+        label, _, value = item.rpartition("=")
+        key = label.strip() or None
+        if ("=" in item and key is None) or key in strengths:
+            raise argparse.ArgumentTypeError(f"{item!r} in {text!r}: expected CLASS=ω items "
+                                             "and at most one bare ω, each once")
+        strengths[key] = omega(value.strip())
+    return strengths
+
+
 #: Types shared by several commands.
 SEED = integer(0, MAX_SEED)
 COUNT = integer(1)

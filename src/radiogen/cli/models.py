@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from radiogen.cli.checks import check_output_file, check_output_folder, integer, number
+from radiogen.cli import CommandError
+from radiogen.cli.checks import (check_output_file, check_output_folder, guidance, integer,
+                                  number)
 
 
 def register(subparsers) -> None:
@@ -21,6 +23,10 @@ def register(subparsers) -> None:
     e.add_argument("--dtype", choices=["fp32", "bf16", "fp16"], default="fp32",
                    help="precision of the stored weights (they are read back as fp32)")
     e.add_argument("--raw", action="store_true", help="export the raw weights instead of the EMA")
+    e.add_argument("--class-guidance", type=guidance, metavar="CLASS=OMEGA,...",
+                   help="class models: record guidance strengths ω for some classes in the file, "
+                        "used by `radiogen sample` instead of the default ω when none is given, "
+                        "e.g. 'Bent=0.3'")
     h = actions.add_parser(
         "ema", help="rebuild EMA weights of any length from a run's snapshots (post-hoc EMA)",
         description="Post-hoc EMA (Karras et al. 2024): from the power-function EMA snapshots "
@@ -50,7 +56,14 @@ def run(args) -> int:
     if getattr(args, "action", None) == "export":
         from radiogen.api import export_model
         check_output_file(args.out)
-        path = export_model(args.source, args.out, args.dtype, ema=not args.raw)
+        if args.class_guidance is not None and (not isinstance(args.class_guidance, dict)
+                                                or None in args.class_guidance):
+            raise CommandError("--class-guidance takes CLASS=ω items only, e.g. 'Bent=0.3'")
+        try:
+            path = export_model(args.source, args.out, args.dtype, ema=not args.raw,
+                                class_guidance=args.class_guidance)
+        except ValueError as err:
+            raise CommandError(str(err)) from None
         print(f"radiogen models: wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
         return 0
     from radiogen.api import bundled_models

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from radiogen.cli import CommandError
-from radiogen.cli.checks import COUNT, POSITIVE, SEED, check_output_folder, number
+from radiogen.cli.checks import COUNT, POSITIVE, SEED, check_output_folder, guidance, number
 
 # The API's defaults, repeated here so that --help does not import torch (tested to agree).
 DEFAULT_SAMPLER = {"class": "dpmpp-2m", "flux": "heun-sde", "properties": "dpmpp-2m"}
@@ -58,10 +58,14 @@ def register(subparsers) -> None:
     p.add_argument("-n", "--num", type=COUNT, default=16,
                    help="images per class or per peak flux (default %(default)s)")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--guidance", "-w", type=number(0), default=None,
+    p.add_argument("--guidance", "-w", type=guidance, default=None, metavar="OMEGA",
                    help="guidance strength ω (default: 0.75 for class models, 0.1 for flux "
-                        "models, as in the paper; 1 for models conditioned on several source "
-                        "properties; 0 for a consistency model distilled from a guided teacher)")
+                        "models, as in the paper, except for classes that a class model's file "
+                        "guides otherwise: the bundled first-class guides Bent with 0.3; 1 for "
+                        "models conditioned on several source properties; 0 for a consistency "
+                        "model distilled from a guided teacher); class models also take ω per "
+                        "class, CLASS=ω items with at most one bare ω for the rest, e.g. "
+                        "'Bent=0.5' or '0.75,Bent=0.3'")
     p.add_argument("--steps", type=COUNT, default=None,
                    help=f"number of noise levels N (Eq. 25; default {DEFAULT_STEPS['class']} for "
                         f"class models, {DEFAULT_STEPS['flux']} for peak-flux models, "
@@ -131,7 +135,7 @@ def run(args) -> int:
     except api.NoModelError as err:
         raise CommandError(str(err)) from None
     defaults = api.sampling_defaults(model)
-    omega = defaults["guidance"] if args.guidance is None else args.guidance
+    omega, class_omegas = _guidance(api, model, args.guidance, defaults)
     out = Path(args.out)
     args.sampler = defaults["sampler"] if args.sampler is None else args.sampler
     args.steps = defaults["steps"] if args.steps is None else args.steps
@@ -150,9 +154,9 @@ def run(args) -> int:
     interval = tuple(args.guidance_interval or defaults["guidance_interval"])
     if not 0 <= interval[0] <= interval[1]:
         raise CommandError("--guidance-interval needs 0 ≤ SIGMA_LO ≤ SIGMA_HI")
-    kw = dict(guidance=omega, steps=args.steps, sampler=args.sampler, batch_size=args.batch_size,
-              precision=args.precision, guidance_interval=interval, progress=not args.no_progress,
-              churn=args.churn,
+    kw = dict(guidance=class_omegas or omega, steps=args.steps, sampler=args.sampler,
+              batch_size=args.batch_size, precision=args.precision, guidance_interval=interval,
+              progress=not args.no_progress, churn=args.churn,
               background_clip=(defaults["background_clip"] if args.background_clip is None
                                else args.background_clip),
               **_extra_guidance(args))
@@ -176,7 +180,8 @@ def run(args) -> int:
     cards = outputs.provenance_cards(model.name, model.kind, args.sampler, args.steps, omega,
                                      args.seed, pixel_scale, model.meta.get("beam_arcsec"),
                                      kw["guidance_interval"], model.distilled_guidance,
-                                     kw["background_clip"], churn=args.churn)
+                                     kw["background_clip"], churn=args.churn,
+                                     class_guidance=class_omegas)
     cards += outputs.guidance_cards(**{k: kw[k] for k in _GUIDE_KEYS if k in kw})
     written = []
     if args.format == "cube":
@@ -190,11 +195,31 @@ def run(args) -> int:
         written.append(outputs.write_h5(out / "samples.h5", images, {"labels": labels},
                                         {"kind": "class", "class_names": model.class_names,
                                          "pixel_scale_arcsec": pixel_scale or 0.0}))
-    summary = {"model": model.name, "n": len(images), "guidance": omega, "steps": args.steps,
-               "sampler": args.sampler, "seed": args.seed, "background_clip": kw["background_clip"]}
+    summary = {"model": model.name, "n": len(images), "guidance": class_omegas or omega,
+               "steps": args.steps, "sampler": args.sampler, "seed": args.seed, "background_clip": kw["background_clip"]}
     print(f"radiogen sample: wrote {len(images)} images to {out}/ "
           f"({', '.join(sorted({p.suffix for p in written}))}); {json.dumps(summary)}")
     return 0
+
+
+def _guidance(api, model, strengths, defaults) -> tuple[float, dict | None]:
+    """(ω, class name → ω): the ω shared by most classes and, for a class model whose classes
+    are guided with different strengths, each class's (None where all agree)."""
+    if isinstance(strengths, dict):
+        if model.kind != "class":
+            raise CommandError(f"--guidance CLASS=ω: model {model.name!r} has no classes; give one ω")
+        rest = strengths.pop(None, None)
+        strengths = {**({name: rest for name in model.class_names} if rest is not None else {}),
+                     **strengths}
+    if model.kind != "class":
+        return (defaults["guidance"] if strengths is None else strengths), None
+    try:
+        omegas = api.class_guidance(model, strengths)
+    except ValueError as err:
+        raise CommandError(f"--guidance: {err}") from None
+    values = list(omegas.values())
+    omega = max(values, key=values.count)
+    return omega, (omegas if len(set(values)) > 1 else None)
 
 
 _GUIDE_KEYS = ("guide_model", "autoguidance", "guide_classifier", "classifier_scale")

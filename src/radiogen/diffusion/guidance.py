@@ -25,6 +25,9 @@ class GuidedDenoiser:
     Classifier guidance adds s times the gradient of a noise-aware classifier's log-probability
     of class c, turned from a score into a denoiser term by the σ² of Eq. (6).
 
+    ``guidance`` ω is one number, or a tensor of one ω per image (class models whose classes
+    are guided with different strengths).
+
     ``interval = (σ_lo, σ_hi)`` applies all guidance only for σ_lo < σ ≤ σ_hi and evaluates the
     conditional model alone elsewhere; None guides at every noise level.
 
@@ -38,11 +41,13 @@ class GuidedDenoiser:
     ``n_classifier_evals``).
     """
 
-    def __init__(self, denoiser, context=None, guidance: float = 0.0,
+    def __init__(self, denoiser, context=None, guidance: "float | torch.Tensor" = 0.0,
                  interval: tuple[float, float] | None = None, guide=None,
                  autoguidance: float = 0.0, classifier=None, classifier_scale: float = 0.0,
                  context_mask=None):
-        self.denoiser, self.context, self.omega = denoiser, context, float(guidance)
+        self.denoiser, self.context = denoiser, context
+        self.omega = (guidance.float().reshape(-1, 1, 1, 1) if isinstance(guidance, torch.Tensor)
+                      else float(guidance))
         self.context_mask = context_mask
         if interval is not None and not interval[0] <= interval[1]:
             raise ValueError(f"guidance interval must be (σ_lo, σ_hi) with σ_lo ≤ σ_hi, got {interval}")
@@ -63,7 +68,8 @@ class GuidedDenoiser:
     def guides_at(self, sigma) -> bool:
         """Whether a call at noise level σ (one for the batch; per image only without an
         interval) runs the unconditional half (classifier-free guidance)."""
-        return self.context is not None and self.omega != 0 and self._in_interval(sigma)
+        return (self.context is not None and bool(torch.as_tensor(self.omega).ne(0).any())
+                and self._in_interval(sigma))
 
     def __call__(self, x: torch.Tensor, sigma) -> torch.Tensor:
         n = x.shape[0]
