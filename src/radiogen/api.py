@@ -391,8 +391,9 @@ def sample(model: Model, n: int, class_label=None, scaled_flux=None,
     README, "Reproducibility"). ``class_label`` (name or index, one or n) or ``scaled_flux``
     (one or n Box-Cox standardised values) sets the context; ``guidance`` is ω (the paper's
     value by default; class models: a number for every class or a mapping class name → ω, by
-    default the model's, :func:`class_guidance`), applied only for σ_lo < σ ≤ σ_hi, ``guidance_interval`` = (σ_lo, σ_hi)
-    (:data:`EVERY_SIGMA` guides everywhere, as the paper does). Noise levels: Eq. (25) with
+    default the model's, :func:`class_guidance`), applied only for σ_lo < σ ≤ σ_hi,
+    ``guidance_interval`` = (σ_lo, σ_hi) (:data:`EVERY_SIGMA` guides everywhere, as the paper
+    does). Noise levels: Eq. (25) with
     ``steps`` = N; Heun uses 2N − 1 evaluations per image, the other samplers N
     (:func:`radiogen.diffusion.evaluations`). ``sampler="heun-sde"`` is EDM's stochastic
     sampler (Karras et al. 2022, Algorithm 2), Heun with noise added back before each step for
