@@ -130,10 +130,8 @@ def test_per_image_guidance_strengths():
 
 def _with_class_guidance(tiny_run, tmp_path, per_class):
     """The tiny run's EMA weights as a model file whose meta guides some classes otherwise."""
-    from radiogen.training.checkpoint import read_model_file, save_model_file
-    state, cfg, meta = read_model_file(api.model_path(str(tiny_run)))
-    return save_model_file(tmp_path / "per-class.safetensors", state, cfg,
-                           {**meta, "class_guidance": per_class})
+    return api.export_model(tiny_run, tmp_path / "per-class.safetensors",
+                            class_guidance=per_class)
 
 
 def test_class_guidance_defaults_numbers_and_mappings(tiny_run, tmp_path):

@@ -196,7 +196,8 @@ def run(args) -> int:
                                         {"kind": "class", "class_names": model.class_names,
                                          "pixel_scale_arcsec": pixel_scale or 0.0}))
     summary = {"model": model.name, "n": len(images), "guidance": class_omegas or omega,
-               "steps": args.steps, "sampler": args.sampler, "seed": args.seed, "background_clip": kw["background_clip"]}
+               "steps": args.steps, "sampler": args.sampler, "seed": args.seed,
+               "background_clip": kw["background_clip"]}
     print(f"radiogen sample: wrote {len(images)} images to {out}/ "
           f"({', '.join(sorted({p.suffix for p in written}))}); {json.dumps(summary)}")
     return 0
@@ -209,7 +210,7 @@ def _guidance(api, model, strengths, defaults) -> tuple[float, dict | None]:
         if model.kind != "class":
             raise CommandError(f"--guidance CLASS=ω: model {model.name!r} has no classes; give one ω")
         rest = strengths.pop(None, None)
-        strengths = {**({name: rest for name in model.class_names} if rest is not None else {}),
+        strengths = {**(dict.fromkeys(model.class_names, rest) if rest is not None else {}),
                      **strengths}
     if model.kind != "class":
         return (defaults["guidance"] if strengths is None else strengths), None
