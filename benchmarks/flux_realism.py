@@ -50,14 +50,15 @@ QUANTITIES = {
 
 def real_split(store: str, valid_fraction: float, seed: int):
     """The store's training and held-out images in [0, 1] with their peak fluxes (Jy/beam), split
-    as ``radiogen train`` splits it (:func:`split_train_valid` with the run's seed)."""
+    as ``radiogen train`` splits it (:func:`split_train_valid` with the run's seed); negatives
+    set to 0 where the store kept the background noise (``--keep-noise``), as in the samples."""
     data = load_training_set(DataConfig(source=store), seed)
     if data.meta.get("kind") != "flux":
         raise SystemExit(f"{store}: not a peak-flux store")
     boxcox = BoxCox(*(data.meta["boxcox"][k] for k in ("lambda", "mean", "std")))
     parts = []
     for part in split_train_valid(data, valid_fraction, seed):
-        images = ((part.images[:, 0].numpy() + 1) / 2).astype(np.float32)
+        images = ((part.images[:, 0].numpy() + 1) / 2).clip(0, None).astype(np.float32)
         parts.append((images, boxcox_inverse(part.context[:, 0].numpy(), boxcox)))
     return parts, data.meta["boxcox"]
 

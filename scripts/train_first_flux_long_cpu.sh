@@ -10,7 +10,10 @@
 # 2026-12-06 the bundled weights are this run's step 4400 (post-hoc EMA σ_rel 0.05; 215 k images
 # seen in all), so a restart counts its steps from there. Score a
 # point with benchmarks/flux_realism.py (the store below, the run's 10% held out).
-# Usage: scripts/train_first_flux_long_cpu.sh [RUN_DIR] [MINUTES] [THREADS] [INIT] [FITS_DIR]
+# KEEP_NOISE=1 trains on a store that keeps the negative half of the background noise
+# (`radiogen data cutouts --keep-noise`, runs/mirabest-flux-noise.h5: the same images, order and
+# split; first-flux.md "Keeping the noise"), the samples being clipped at 0 as they are clamped.
+# Usage: [KEEP_NOISE=1] scripts/train_first_flux_long_cpu.sh [RUN_DIR] [MINUTES] [THREADS] [INIT] [FITS_DIR]
 set -euo pipefail
 run=${1:-runs/first-flux-long}
 minutes=${2:-150}
@@ -18,11 +21,17 @@ threads=${3:-1}
 init=${4:-first-flux}
 fits=${5:-../shared/data/mirabest-fits}
 store=runs/mirabest-flux.h5
+noise_option=()
+if [ "${KEEP_NOISE:-0}" = 1 ]; then
+    store=runs/mirabest-flux-noise.h5
+    noise_option=(--keep-noise)
+fi
 export OMP_NUM_THREADS=$threads
 # 80x80 central cut-outs, Table 1 selection cuts, min-max scaling, Box-Cox of the peak flux (as
 # scripts/train_first_flux_cpu.sh builds them: the bundled model's store, λ = −0.480)
 if [ ! -f "$store" ]; then
-    radiogen data cutouts --fits-dir "$fits" --beam 5 --frequency 1.4e9 --out "$store" --no-progress
+    radiogen data cutouts --fits-dir "$fits" --beam 5 --frequency 1.4e9 --out "$store" \
+        "${noise_option[@]}" --no-progress
 fi
 if [ -f "$run/checkpoints/latest.json" ]; then
     radiogen train --resume --out "$run" --max-minutes "$minutes" \

@@ -159,6 +159,33 @@ def test_mirabest_folder_peaks_in_jy_per_beam_and_bad_files(tmp_path):
     assert peaks[f"raw_{same}"] == peaks[same] == pytest.approx(0.03456, rel=1e-4)
 
 
+def test_keep_noise_store_is_the_paper_store_with_its_negative_noise(tmp_path, capsys):
+    stores = {}
+    for name, extra in (("paper", []), ("noise", ["--keep-noise"])):
+        out = tmp_path / f"{name}.h5"
+        assert main(["data", "cutouts", "--fits-dir", str(DATA / "mirabest"), "--out", str(out),
+                     "--beam", "5", "--workers", "1", "--no-progress"] + extra) == 0
+        stores[name] = read_store(out)
+    paper, noise = stores["paper"], stores["noise"]
+    assert noise.attrs["settings"]["keep_noise"] and not paper.attrs["settings"]["keep_noise"]
+    for column in ("names", "peak_flux", "min_flux", "scaled_flux", "snr_sigma"):
+        np.testing.assert_array_equal(noise.columns[column], paper.columns[column])
+    assert paper.images.min() == 0 and 0.3 < np.mean(noise.images < 0) < 0.7
+    np.testing.assert_array_equal(np.maximum(noise.images, 0), paper.images)   # same positives
+    for i, name in enumerate(noise.columns["names"]):       # plain astropy: pixels / peak
+        pixels = fits.getdata(DATA / "mirabest" / f"{name}.fits").astype(np.float64)
+        n = pixels.shape[0]
+        crop = pixels[(n - 80) // 2:(n + 80) // 2, (n - 80) // 2:(n + 80) // 2]
+        np.testing.assert_allclose(noise.images[i], crop / noise.columns["peak_flux"][i],
+                                   atol=1e-6)
+    assert main(["data", "info", str(tmp_path / "noise.h5")]) == 0
+    assert "Background noise kept" in capsys.readouterr().out
+    # evaluation compares such a store as the paper's images: negatives set to 0
+    from radiogen.evaluation.inputs import load_image_set
+    np.testing.assert_array_equal(load_image_set(str(tmp_path / "noise.h5")).images,
+                                  load_image_set(str(tmp_path / "paper.h5")).images)
+
+
 def test_nan_files_are_removed_as_broken(tmp_path, capsys):
     out = tmp_path / "raw.h5"
     code = main(["data", "cutouts", "--fits-dir", str(DATA / "mirabest-raw"), "--out", str(out),

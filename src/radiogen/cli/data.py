@@ -37,6 +37,10 @@ def _selection_args(p: argparse.ArgumentParser) -> None:
                    default=["broken", "snr", "edge", "incomplete"],
                    help="order the cuts are applied and counted in (default: Table 1's, "
                         "broken snr edge incomplete)")
+    g.add_argument("--keep-noise", action="store_true",
+                   help="keep the negative half of the background noise, scaled like the "
+                        "clipped image (for training a model whose samples are clipped at 0 "
+                        "as they are clamped; default: negatives set to 0, Section 3.1)")
     r = p.add_argument_group("run")
     r.add_argument("--out", required=True, type=Path, help="the HDF5 store to write")
     r.add_argument("--overwrite", action="store_true", help="replace an existing store")
@@ -59,7 +63,8 @@ def _settings(args, columns=None):
     return PipelineSettings(size=args.size, pixel_scale_arcsec=args.pixel_scale,
                             beam_arcsec=beam(args.beam),
                             frequency_hz=args.frequency, columns=columns or CatalogColumns(),
-                            selection=selection, chunk_size=args.chunk_size)
+                            selection=selection, chunk_size=args.chunk_size,
+                            keep_noise=args.keep_noise)
 
 
 def _run_options(args) -> dict:

@@ -55,6 +55,13 @@ class PipelineSettings:
         Thresholds and order of the selection cuts.
     chunk_size : int
         Sources (or files) per unit of work.
+    keep_noise : bool
+        Keep the negative half of the background noise (for training only): each image is scaled
+        with the minimum and maximum of its clipped version, as Eq. (11) does, but the scaling is
+        applied to the unclipped image, so the background stays symmetric noise around 0 and the
+        positive pixels are those of the paper's store. A model trained on it learns Gaussian
+        noise instead of its half-rectified version, and its samples get the negatives set to 0
+        when they are clamped to [0, 1] (Section 4.3). False: the paper's preprocessing.
     """
 
     size: int = 80
@@ -64,6 +71,7 @@ class PipelineSettings:
     columns: CatalogColumns = CatalogColumns()
     selection: SelectionSettings = SelectionSettings()
     chunk_size: int = 500
+    keep_noise: bool = False
 
     def __post_init__(self):
         if self.size < 8:
@@ -101,6 +109,7 @@ class _Collector:
 
     def __init__(self, settings: PipelineSettings):
         self.selection = settings.selection
+        self.keep_noise = settings.keep_noise
         self.codes, self.fails = [], dict.fromkeys(CUTS, 0)
         self.kept = defaultdict(list)
         self.skipped, self.remarks = [], defaultdict(list)
@@ -114,7 +123,11 @@ class _Collector:
         if code < len(self.selection.order):
             return
         x = clip_negative(cut.data)                                     # Section 3.1
-        row = {"images": minmax_scale(x), "peak_flux": x.max(), "min_flux": x.min(),  # Eq. (11)
+        lo, hi = x.min(), x.max()
+        scaled = minmax_scale(x)                                        # Eq. (11)
+        if self.keep_noise and hi > lo:     # the same scaling, applied to the unclipped pixels
+            scaled = ((cut.data - lo) / (hi - lo)).astype(np.float32)
+        row = {"images": scaled, "peak_flux": hi, "min_flux": lo,
                "snr_sigma": j.snr_sigma, "names": name, "ra": ra, "dec": dec,
                "source_file": source_file, "optical": optical}
         for key, value in row.items():

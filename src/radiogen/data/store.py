@@ -2,7 +2,9 @@
 
 Layout (every per-image dataset has N rows):
 
-``/images``        float32 (N, H, W), each image min-max scaled to [0, 1] (Eq. 11)
+``/images``        float32 (N, H, W), each image min-max scaled to [0, 1] (Eq. 11); a store
+                   built with the background noise kept (``settings["keep_noise"]``) has its
+                   negative half below 0, scaled alike
 ``/labels``        int64 (N,), class index, for class-labelled sets (attribute ``class_names``)
 ``/peak_flux``     float64 (N,), original image maximum in Jy/beam, for flux sets
 ``/min_flux``      float64 (N,), original image minimum in Jy/beam (after negative clipping)
@@ -172,6 +174,9 @@ def describe_store(store: Store, bins: int = 20) -> str:
         lines += [f"{s:<14}{r:>10}{t:>16}" for s, r, t in report["table"]]
     lines += [f"Skipped: {name}: {why}" for name, why in report.get("skipped_files", [])]
     lines += [f"Note: {note}" for note in report.get("notes", [])]
+    if n and store.images.min() < 0:
+        lines.append(f"Background noise kept: {np.mean(store.images < 0):.0%} of the pixels "
+                     f"below 0 (down to {store.images.min():.3g} of the peak)")
     if "boxcox_lambda" in a:
         lines.append(f"Box-Cox (Eq. 12): λ = {float(a['boxcox_lambda']):.4g}, mean "
                      f"{float(a['boxcox_mean']):.4g}, std {float(a['boxcox_std']):.4g}")

@@ -194,6 +194,7 @@ def _load_first(split: str) -> ImageSet:
 
 def _load_store(path: Path) -> ImageSet:
     from radiogen.data.store import read_store
+    from radiogen.data.transforms import clip_negative
 
     store = read_store(path)
     names = store.columns.get("names")
@@ -203,7 +204,9 @@ def _load_store(path: Path) -> ImageSet:
     labels = store.labels
     if labels is not None and store.class_names and tuple(store.class_names) != CLASSES:
         raise ValueError(f"{path}: class names {store.class_names} differ from {CLASSES}")
-    return image_set(store.images, labels, store.scaled_flux,
+    # a store that kept the background noise for training is compared as the paper's (and the
+    # samples') images are: negatives set to 0 (Section 3.1)
+    return image_set(clip_negative(store.images), labels, store.scaled_flux,
                      None if names is None else list(names), str(path), attrs)
 
 
