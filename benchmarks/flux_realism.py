@@ -34,7 +34,7 @@ from radiogen.atomic import atomic_path
 from radiogen.config import DataConfig
 from radiogen.data.datasets import load_training_set, split_train_valid
 from radiogen.data.flux import BoxCox, boxcox_inverse
-from radiogen.data.transforms import clip_background
+from radiogen.data.transforms import clip_background, from_model_range
 from radiogen.evaluation.inputs import load_image_set
 from radiogen.evaluation.report import write_json
 from radiogen.evaluation.statistics import compare, image_means, image_stds
@@ -58,7 +58,7 @@ def real_split(store: str, valid_fraction: float, seed: int):
     boxcox = BoxCox(*(data.meta["boxcox"][k] for k in ("lambda", "mean", "std")))
     parts = []
     for part in split_train_valid(data, valid_fraction, seed):
-        images = ((part.images[:, 0].numpy() + 1) / 2).clip(0, None).astype(np.float32)
+        images = from_model_range(part.images[:, 0].numpy()).astype(np.float32)
         parts.append((images, boxcox_inverse(part.context[:, 0].numpy(), boxcox)))
     return parts, data.meta["boxcox"]
 

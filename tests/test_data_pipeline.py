@@ -159,6 +159,15 @@ def test_mirabest_folder_peaks_in_jy_per_beam_and_bad_files(tmp_path):
     assert peaks[f"raw_{same}"] == peaks[same] == pytest.approx(0.03456, rel=1e-4)
 
 
+def test_minmax_scale_with_a_reference_image():
+    from radiogen.data.transforms import clip_negative, minmax_scale
+    raw = np.array([[-0.5, 0.0], [1.0, 2.0]])
+    np.testing.assert_allclose(minmax_scale(raw, reference=clip_negative(raw)),
+                               [[-0.25, 0.0], [0.5, 1.0]])
+    np.testing.assert_allclose(minmax_scale(raw), [[0.0, 0.2], [0.6, 1.0]])
+    assert not minmax_scale(raw, reference=np.ones((2, 2))).any()    # nothing to scale by
+
+
 def test_keep_noise_store_is_the_paper_store_with_its_negative_noise(tmp_path, capsys):
     stores = {}
     for name, extra in (("paper", []), ("noise", ["--keep-noise"])):

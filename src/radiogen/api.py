@@ -393,9 +393,8 @@ def sample(model: Model, n: int, class_label=None, scaled_flux=None,
     value by default; class models: a number for every class or a mapping class name → ω, by
     default the model's, :func:`class_guidance`), applied only for σ_lo < σ ≤ σ_hi,
     ``guidance_interval`` = (σ_lo, σ_hi) (:data:`EVERY_SIGMA` guides everywhere, as the paper
-    does). Noise levels: Eq. (25) with
-    ``steps`` = N; Heun uses 2N − 1 evaluations per image, the other samplers N
-    (:func:`radiogen.diffusion.evaluations`). ``sampler="heun-sde"`` is EDM's stochastic
+    does). Noise levels: Eq. (25) with ``steps`` = N; Heun uses 2N − 1 evaluations per image,
+    the other samplers N (:func:`radiogen.diffusion.evaluations`). ``sampler="heun-sde"`` is EDM's stochastic
     sampler (Karras et al. 2022, Algorithm 2), Heun with noise added back before each step for
     0.05 ≤ σ ≤ 50 by ``churn`` = S_churn (γ = min(S_churn/N, √2 − 1); 0: Heun), the noise
     seeded per image and step. ``sampler``, ``steps``, ``churn``, ω, the interval and σ_min

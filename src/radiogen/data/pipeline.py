@@ -123,11 +123,8 @@ class _Collector:
         if code < len(self.selection.order):
             return
         x = clip_negative(cut.data)                                     # Section 3.1
-        lo, hi = x.min(), x.max()
-        scaled = minmax_scale(x)                                        # Eq. (11)
-        if self.keep_noise and hi > lo:     # the same scaling, applied to the unclipped pixels
-            scaled = ((cut.data - lo) / (hi - lo)).astype(np.float32)
-        row = {"images": scaled, "peak_flux": hi, "min_flux": lo,
+        scaled = minmax_scale(cut.data if self.keep_noise else x, reference=x)  # Eq. (11)
+        row = {"images": scaled, "peak_flux": x.max(), "min_flux": x.min(),
                "snr_sigma": j.snr_sigma, "names": name, "ra": ra, "dec": dec,
                "source_file": source_file, "optical": optical}
         for key, value in row.items():

@@ -23,13 +23,16 @@ def clip_negative(image: np.ndarray) -> np.ndarray:
     return np.maximum(image, 0)
 
 
-def minmax_scale(image: np.ndarray) -> np.ndarray:
+def minmax_scale(image: np.ndarray, reference: np.ndarray | None = None) -> np.ndarray:
     """Eq. (11): x_scaled = (x − min x) / (max x − min x), per image, as float32.
 
-    A constant image (max = min) has nothing to scale and becomes all zeros.
+    ``reference``: take min x and max x from this image instead (e.g. the clipped version of
+    ``image``, whose negative noise then scales below 0). A constant reference (max = min) has
+    nothing to scale by and gives all zeros.
     """
     image = np.asarray(image, dtype=np.float32)
-    lo, hi = image.min(axis=(-2, -1), keepdims=True), image.max(axis=(-2, -1), keepdims=True)
+    ref = image if reference is None else np.asarray(reference, dtype=np.float32)
+    lo, hi = ref.min(axis=(-2, -1), keepdims=True), ref.max(axis=(-2, -1), keepdims=True)
     span = hi - lo
     return np.where(span > 0, (image - lo) / np.where(span > 0, span, 1), 0).astype(np.float32)
 
