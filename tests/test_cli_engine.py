@@ -160,6 +160,48 @@ def test_sample_command_sampler_options(tiny_run, tmp_path, capsys):
         assert message in capsys.readouterr().err
 
 
+def test_model_file_records_its_sampling_defaults(tiny_run, tmp_path, capsys):
+    """A model file may carry its own sampler, N and S_churn (`radiogen models export
+    --sampler/--steps/--churn`), used by api.sample and `radiogen sample` when none is given."""
+    from radiogen.training.checkpoint import read_model_header
+    out = tmp_path / "sde.safetensors"
+    assert main(["models", "export", str(tiny_run), "--out", str(out), "--sampler", "heun-sde",
+                 "--steps", "3", "--churn", "2"]) == 0
+    assert read_model_header(out)[1]["sampling"] == {"sampler": "heun-sde", "steps": 3,
+                                                     "churn": 2.0}
+    model = api.load_model(str(out))
+    defaults = api.sampling_defaults(model)
+    assert (defaults["sampler"], defaults["steps"], defaults["churn"]) == ("heun-sde", 3, 2.0)
+    assert defaults["guidance"] == api.DEFAULT_GUIDANCE["class"]        # the rest as the kind's
+    kw = dict(class_label="FRI", seed=5, progress=False)
+    recorded = api.sample(model, 2, **kw)
+    np.testing.assert_allclose(recorded, api.sample(model, 2, sampler="heun-sde", steps=3,
+                                                    churn=2.0, **kw), rtol=0, atol=1e-6)
+    assert not np.allclose(recorded, api.sample(model, 2, **kw, sampler="heun-sde", steps=3,
+                                                churn=0.0))
+    assert main(["sample", "--checkpoint", str(out), "--class", "FRI", "-n", "1",
+                 "--out", str(tmp_path / "s"), "--no-progress"]) == 0
+    header = fits.getheader(tmp_path / "s" / "samples.fits")
+    assert (header["SAMPLER"], header["STEPS"], header["SCHURN"]) == ("heun-sde", 3, 2.0)
+    # another sampler laid over the file's drops its churn; N stays
+    again = api.export_model(out, tmp_path / "dpm.safetensors", sampling={"sampler": "dpmpp-2m"})
+    defaults = api.sampling_defaults(api.load_model(str(again)))
+    assert (defaults["sampler"], defaults["steps"], defaults["churn"]) == ("dpmpp-2m", 3, 0.0)
+    for bad, message in ((["--sampler", "rk4"], "unknown sampler 'rk4'"),
+                         (["--sampler", "consistency"], "needs a consistency-tuned model"),
+                         (["--churn", "1"], "churn needs the heun-sde sampler")):
+        assert main(["models", "export", str(tiny_run), "--out", str(tmp_path / "x.safetensors"),
+                     *bad]) == 2
+        assert message in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:                            # refused by the parser
+        main(["models", "export", str(tiny_run), "--out", str(tmp_path / "x.safetensors"),
+              "--steps", "1"])
+    assert exit_.value.code == 2 and "out of range" in capsys.readouterr().err
+    assert not (tmp_path / "x.safetensors").exists()
+    with pytest.raises(ValueError, match="unknown keys"):
+        api.export_model(tiny_run, tmp_path / "x.safetensors", sampling={"eta": 1})
+
+
 def test_background_clip_of_class_models(tiny_run, tmp_path):
     """Class models clip the faint background haze by default (the FIRST images' zero
     backgrounds); 0 turns it off; the FITS header says which threshold was used."""

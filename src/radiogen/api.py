@@ -131,7 +131,9 @@ def sampling_defaults(model: Model) -> dict:
     """Sampler, N, S_churn, ω, guidance interval, σ_min and background clip that
     :func:`sample` uses for ``model`` when none are given; ``class_guidance``: the classes of a
     class model that its model file guides with another ω (class name → ω, ``meta``'s
-    ``class_guidance``; :func:`class_guidance`)."""
+    ``class_guidance``; :func:`class_guidance`). Sampler, N and S_churn are those of the model's
+    kind unless its file records its own (``meta["sampling"]``, :func:`export_model`); S_churn
+    is the kind's only with heun-sde, else 0."""
     background_clip = DEFAULT_BACKGROUND_CLIP.get(model.kind, 0.0)
     if model.is_consistency:
         omega = 0.0 if model.distilled_guidance else DEFAULT_GUIDANCE.get(model.kind, 0.0)
@@ -140,8 +142,11 @@ def sampling_defaults(model: Model) -> dict:
                 "sigma_min": CONSISTENCY_SIGMA_MIN, "background_clip": background_clip}
     kind = "properties" if model.conditions else model.kind
     per_class = model.meta.get("class_guidance", {}) if model.kind == "class" else {}
-    return {"sampler": DEFAULT_SAMPLER.get(kind, DEFAULT_SAMPLER["class"]),
-            "steps": DEFAULT_STEPS.get(kind, 15), "churn": DEFAULT_CHURN.get(kind, 0.0),
+    recorded = model.meta.get("sampling", {})
+    sampler = recorded.get("sampler", DEFAULT_SAMPLER.get(kind, DEFAULT_SAMPLER["class"]))
+    churn = DEFAULT_CHURN.get(kind, 0.0) if sampler == "heun-sde" else 0.0
+    return {"sampler": sampler, "steps": int(recorded.get("steps", DEFAULT_STEPS.get(kind, 15))),
+            "churn": float(recorded.get("churn", churn)),
             "guidance": DEFAULT_GUIDANCE.get(kind, 0.0),
             "class_guidance": {str(k): float(v) for k, v in per_class.items()},
             "guidance_interval": DEFAULT_GUIDANCE_INTERVAL.get(model.kind, EVERY_SIGMA),
@@ -539,11 +544,14 @@ def _guide_classifier(model: Model, guide_classifier, scale: float):
 
 
 def export_model(source, out, dtype: str = "fp32", ema: bool = True,
-                 class_guidance: dict | None = None) -> Path:
+                 class_guidance: dict | None = None, sampling: dict | None = None) -> Path:
     """Write the (EMA) weights of a run folder, checkpoint folder or model file as one model
     file, stored in ``dtype`` ("fp32", "bf16" or "fp16"); they are read back as float32.
     ``class_guidance`` (class models; class name → ω) records the guidance strengths of those
-    classes that :func:`sample` uses instead of the default ω (:func:`class_guidance`)."""
+    classes that :func:`sample` uses instead of the default ω (:func:`class_guidance`);
+    ``sampling`` (keys "sampler", "steps", "churn") the sampler, N and S_churn it uses when
+    none are given instead of those of the model's kind (:func:`sampling_defaults`), on top of
+    any the source records."""
     from radiogen.training.checkpoint import save_model_file
     path = resolve_model_path(source, prefer_ema=ema)
     state, cfg, meta = read_model_file(path)
@@ -551,9 +559,44 @@ def export_model(source, out, dtype: str = "fp32", ema: bool = True,
         recorded = _named_strengths(Model(None, cfg, meta, str(source), Path(path)),
                                     class_guidance)
         meta = {**meta, "class_guidance": recorded}
+    if sampling:
+        meta = {**meta, "sampling": _checked_sampling(
+            Model(None, cfg, meta, str(source), Path(path)), sampling)}
     torch_dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[dtype]
     return save_model_file(out, state, cfg, {**meta, "weights": "ema" if ema else "raw",
                                              "stored_dtype": dtype}, dtype=torch_dtype)
+
+
+def _checked_sampling(model: Model, sampling: dict) -> dict:
+    """``model``'s recorded sampling defaults with ``sampling`` (sampler, steps, churn) laid
+    over them, checked as :func:`sample` would check them."""
+    unknown = set(sampling) - {"sampler", "steps", "churn"}
+    if unknown:
+        raise ValueError(f"sampling defaults: unknown keys {sorted(unknown)}; a model file "
+                         "records sampler, steps and churn")
+    if model.is_consistency:
+        raise ValueError(f"model {model.name!r} is consistency-tuned: it samples with the "
+                         "consistency sampler's defaults and records none of its own")
+    recorded = {**model.meta.get("sampling", {}),
+                **{key: value for key, value in sampling.items() if value is not None}}
+    if "sampler" in recorded:
+        check_sampler(model, recorded["sampler"])
+        if recorded["sampler"] != "heun-sde" and "churn" not in sampling:
+            recorded.pop("churn", None)
+    if "steps" in recorded:
+        steps = recorded["steps"]
+        if isinstance(steps, bool) or int(steps) != steps or steps < 2:
+            raise ValueError(f"sampling defaults: steps must be an integer ≥ 2, got {steps!r}")
+        recorded["steps"] = int(steps)
+    if "churn" in recorded:
+        churn = float(recorded["churn"])
+        if not math.isfinite(churn) or churn < 0:
+            raise ValueError(f"sampling defaults: churn must be a finite number ≥ 0, got {churn}")
+        sampler = recorded.get("sampler", sampling_defaults(model)["sampler"])
+        if churn and sampler != "heun-sde":
+            raise ValueError(f"sampling defaults: churn needs the heun-sde sampler, not {sampler}")
+        recorded["churn"] = churn
+    return recorded
 
 
 def train(config: Config | str, run_dir, resume: bool = False, overrides: list[str] | None = None,

@@ -27,6 +27,13 @@ def register(subparsers) -> None:
                    help="class models: record guidance strengths ω for some classes in the file, "
                         "used by `radiogen sample` instead of the default ω when none is given, "
                         "e.g. 'Bent=0.3'")
+    e.add_argument("--sampler", help="record the sampler that `radiogen sample` uses with this "
+                                     "model when none is given (default: that of the model's "
+                                     "kind, or the one the source records), e.g. dpmpp-2m")
+    e.add_argument("--steps", type=integer(2), help="record the number of noise levels N used "
+                                                    "when none is given")
+    e.add_argument("--churn", type=number(0), metavar="S_CHURN",
+                   help="record S_churn used when none is given (heun-sde only)")
     h = actions.add_parser(
         "ema", help="rebuild EMA weights of any length from a run's snapshots (post-hoc EMA)",
         description="Post-hoc EMA (Karras et al. 2024): from the power-function EMA snapshots "
@@ -60,8 +67,10 @@ def run(args) -> int:
                                                 or None in args.class_guidance):
             raise CommandError("--class-guidance takes CLASS=ω items only, e.g. 'Bent=0.3'")
         try:
+            sampling = {key: getattr(args, key) for key in ("sampler", "steps", "churn")
+                        if getattr(args, key) is not None}
             path = export_model(args.source, args.out, args.dtype, ema=not args.raw,
-                                class_guidance=args.class_guidance)
+                                class_guidance=args.class_guidance, sampling=sampling)
         except ValueError as err:
             raise CommandError(str(err)) from None
         print(f"radiogen models: wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")

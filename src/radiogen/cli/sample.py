@@ -70,19 +70,23 @@ def register(subparsers) -> None:
                    help=f"number of noise levels N (Eq. 25; default {DEFAULT_STEPS['class']} for "
                         f"class models, {DEFAULT_STEPS['flux']} for peak-flux models, "
                         f"{DEFAULT_STEPS['properties']} for models of several source properties, "
-                        "2 for the consistency sampler); Heun and heun-sde make 2N − 1 network "
-                        "evaluations per image, the other samplers N")
+                        "2 for the consistency sampler, unless the model file records its "
+                        "own: `radiogen models export --steps`); Heun and heun-sde make 2N − 1 "
+                        "network evaluations per image, the other samplers N")
     p.add_argument("--sampler", default=None,
                    help="ODE solver: heun (paper Algorithm 1), euler, dpmpp-2m (DPM-Solver++(2M)) "
                         f"or ipndm (default {DEFAULT_SAMPLER['class']} for class models and "
                         "models of several source properties); heun-sde, EDM's stochastic "
                         f"sampler (with --churn; default {DEFAULT_SAMPLER['flux']} for peak-flux "
-                        "models); consistency for a consistency-tuned model (its default)")
+                        "models); consistency for a consistency-tuned model (its default); a "
+                        "model file may record its own default (`radiogen models export "
+                        "--sampler`)")
     p.add_argument("--churn", type=number(0), default=None, metavar="S_CHURN",
                    help="heun-sde only: noise added back before each step for 0.05 ≤ σ ≤ 50, "
                         "raising σ by the factor 1 + min(S_CHURN/N, √2 − 1) (Karras et al. "
                         f"2022, Algorithm 2; default {DEFAULT_CHURN['flux']:g} for peak-flux "
-                        "models with their default sampler, else 0: Heun)")
+                        "models with their default sampler, else 0: Heun, unless the model "
+                        "file records its own)")
     p.add_argument("--guidance-interval", type=number(0, allow_inf=True), nargs=2,
                    metavar=("SIGMA_LO", "SIGMA_HI"),
                    help="guide only for SIGMA_LO < σ ≤ SIGMA_HI, conditional model elsewhere "
