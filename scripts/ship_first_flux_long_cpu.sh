@@ -5,7 +5,10 @@
 # sets 0 and 1 000 000, default sampler, PyBDSF on the first 100 of each set, against the 74
 # cut-outs the run held out; benchmarks/flux_realism.py); with SHIP=1, once those figures show it
 # ahead, write it over the bundled file (bfloat16; config, Box-Cox and beam inside).
-# Usage: [SHIP=1] [SHIPPED_FROM=DIR] scripts/ship_first_flux_long_cpu.sh RUN_DIR STEP [SIGMA_REL] [WORK_DIR] [N]
+# Usage: [SHIP=1] [SHIPPED_FROM=DIR] [SAMPLING="--sampler S --steps N"] scripts/ship_first_flux_long_cpu.sh RUN_DIR STEP [SIGMA_REL] [WORK_DIR] [N]
+# SAMPLING: `radiogen models export` options recorded in the candidate's file as its default
+# sampler (the keep-noise run: "--sampler dpmpp-2m --steps 15"), so that the protocol draws it,
+# and a shipped file samples, as `radiogen sample` does by default.
 # SHIPPED_FROM: a flux_realism.py folder of the same protocol (same N) that already holds the
 # bundled model's images (shipped-seed0.npz, shipped-seed1000000.npz), which are then scored,
 # not drawn again; a run that was cut off continues where it stopped (--reuse).
@@ -18,7 +21,9 @@ work=${4:-runs/ship-first-flux-long-$step}
 n=${5:-150}
 store=runs/mirabest-flux.h5
 [ -f "$store" ] || { echo "no $store here: run from the folder of the training run" >&2; exit 1; }
-candidate=$("$(dirname "$0")"/posthoc_candidate.sh "$run" "$step" "$sigma_rel" "$work" first-flux)
+read -ra sampling <<< "${SAMPLING:-}"
+candidate=$("$(dirname "$0")"/posthoc_candidate.sh "$run" "$step" "$sigma_rel" "$work" first-flux \
+    "${sampling[@]}")
 mkdir -p "$work/protocol"
 if [ -n "${SHIPPED_FROM:-}" ]; then
     cp -n "$SHIPPED_FROM"/shipped-seed0.npz "$SHIPPED_FROM"/shipped-seed1000000.npz "$work/protocol/" || true

@@ -169,6 +169,9 @@ def test_model_file_records_its_sampling_defaults(tiny_run, tmp_path, capsys):
                  "--steps", "3", "--churn", "2"]) == 0
     assert read_model_header(out)[1]["sampling"] == {"sampler": "heun-sde", "steps": 3,
                                                      "churn": 2.0}
+    from radiogen.cli.models import _sampling_summary              # `radiogen models` lists it
+    assert _sampling_summary(out) == "; sampler: heun-sde N 3 S_churn 2"
+    assert _sampling_summary(api.model_path("first-class")) == ""
     model = api.load_model(str(out))
     defaults = api.sampling_defaults(model)
     assert (defaults["sampler"], defaults["steps"], defaults["churn"]) == ("heun-sde", 3, 2.0)

@@ -81,7 +81,7 @@ def run(args) -> int:
     print("bundled models:" if models else "bundled models: none installed yet "
           "(train one with `radiogen train`, then sample with --checkpoint)")
     for name, path in sorted(models.items()):
-        print(f"  {name:16s} {_context_summary(path)}  {path}")
+        print(f"  {name:16s} {_context_summary(path)}{_sampling_summary(path)}  {path}")
     print("training presets:")
     for name in list_presets():
         print(f"  {name:16s} {load_preset(name).description[:100]}")
@@ -99,3 +99,14 @@ def _context_summary(path) -> str:
     if meta.get("kind") == "class":
         return "classes: " + " ".join(meta.get("class_names", []))
     return "conditions: peak_flux" if meta.get("kind") == "flux" else "unconditional"
+
+
+def _sampling_summary(path) -> str:
+    """The sampler defaults a model file records (`export --sampler/--steps/--churn`), if any."""
+    from radiogen.training.checkpoint import read_model_header
+    recorded = read_model_header(path)[1].get("sampling", {})
+    if not recorded:
+        return ""
+    parts = [recorded.get("sampler", ""), f"N {recorded['steps']}" if "steps" in recorded else "",
+             f"S_churn {recorded['churn']:g}" if "churn" in recorded else ""]
+    return "; sampler: " + " ".join(part for part in parts if part)
