@@ -315,6 +315,9 @@ def test_bundled_flux_model_gives_the_requested_peak(tmp_path):
     model = api.load_model("first-flux")
     assert model.kind == "flux" and model.meta["stored_dtype"] == "bf16"
     assert model.meta["pixel_scale_arcsec"] == pytest.approx(1.8)
+    # trained on cut-outs that keep their noise, it records its own sampler (its model card)
+    defaults = api.sampling_defaults(model)
+    assert (defaults["sampler"], defaults["steps"], defaults["churn"]) == ("dpmpp-2m", 15, 0.0)
     assert main(["sample", "--model", "first-flux", "--peak-flux", "0.05", "0.002", "-n", "1",
                  "--steps", "3", "--out", str(tmp_path), "--no-progress"]) == 0
     for k, peak in enumerate((0.05, 0.002)):
@@ -322,4 +325,4 @@ def test_bundled_flux_model_gives_the_requested_peak(tmp_path):
             data, header = hdul[0].data, hdul[0].header
         assert data.max() == pytest.approx(peak, rel=1e-6) and data.min() >= 0
         assert header["BUNIT"] == "JY/BEAM" and header["BMAJ"] == pytest.approx(5 / 3600)
-        assert header["RESTFRQ"] == pytest.approx(1.4e9)
+        assert header["RESTFRQ"] == pytest.approx(1.4e9) and header["SAMPLER"] == "dpmpp-2m"
