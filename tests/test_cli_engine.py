@@ -167,11 +167,11 @@ def test_model_file_records_its_sampling_defaults(tiny_run, tmp_path, capsys):
     out = tmp_path / "sde.safetensors"
     assert main(["models", "export", str(tiny_run), "--out", str(out), "--sampler", "heun-sde",
                  "--steps", "3", "--churn", "2"]) == 0
-    assert read_model_header(out)[1]["sampling"] == {"sampler": "heun-sde", "steps": 3,
-                                                     "churn": 2.0}
+    meta = read_model_header(out)[1]
+    assert meta["sampling"] == {"sampler": "heun-sde", "steps": 3, "churn": 2.0}
     from radiogen.cli.models import _sampling_summary              # `radiogen models` lists it
-    assert _sampling_summary(out) == "; sampler: heun-sde N 3 S_churn 2"
-    assert _sampling_summary(api.model_path("first-class")) == ""
+    assert _sampling_summary(meta) == "; sampler: heun-sde N 3 S_churn 2"
+    assert _sampling_summary(read_model_header(api.model_path("first-class"))[1]) == ""
     model = api.load_model(str(out))
     defaults = api.sampling_defaults(model)
     assert (defaults["sampler"], defaults["steps"], defaults["churn"]) == ("heun-sde", 3, 2.0)

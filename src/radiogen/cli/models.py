@@ -77,21 +77,21 @@ def run(args) -> int:
         return 0
     from radiogen.api import bundled_models
     from radiogen.config import list_presets, load_preset
+    from radiogen.training.checkpoint import read_model_header
     models = bundled_models()
     print("bundled models:" if models else "bundled models: none installed yet "
           "(train one with `radiogen train`, then sample with --checkpoint)")
     for name, path in sorted(models.items()):
-        print(f"  {name:16s} {_context_summary(path)}{_sampling_summary(path)}  {path}")
+        meta = read_model_header(path)[1]
+        print(f"  {name:16s} {_context_summary(meta)}{_sampling_summary(meta)}  {path}")
     print("training presets:")
     for name in list_presets():
         print(f"  {name:16s} {load_preset(name).description[:100]}")
     return 0
 
 
-def _context_summary(path) -> str:
-    """What a model file is conditioned on, in a few words (its metadata alone)."""
-    from radiogen.training.checkpoint import read_model_header
-    _, meta = read_model_header(path)
+def _context_summary(meta: dict) -> str:
+    """What a model file is conditioned on, in a few words (from its metadata)."""
     if meta.get("conditions"):
         return "conditions: " + ", ".join(
             f"{c['name']} ({c['lo']:.3g}–{c['hi']:.3g} {c['unit']})".replace(" )", ")")
@@ -101,10 +101,10 @@ def _context_summary(path) -> str:
     return "conditions: peak_flux" if meta.get("kind") == "flux" else "unconditional"
 
 
-def _sampling_summary(path) -> str:
-    """The sampler defaults a model file records (`export --sampler/--steps/--churn`), if any."""
-    from radiogen.training.checkpoint import read_model_header
-    recorded = read_model_header(path)[1].get("sampling", {})
+def _sampling_summary(meta: dict) -> str:
+    """The sampler defaults a model file's metadata records (`export --sampler/--steps/--churn`),
+    if any."""
+    recorded = meta.get("sampling", {})
     if not recorded:
         return ""
     parts = [recorded.get("sampler", ""), f"N {recorded['steps']}" if "steps" in recorded else "",
