@@ -14,7 +14,9 @@
 # KEEP_NOISE=1 trains on a store that keeps the negative half of the background noise
 # (`radiogen data cutouts --keep-noise`, runs/mirabest-flux-noise.h5: the same images, order and
 # split; first-flux.md "Keeping the noise"), the samples being clipped at 0 as they are clamped.
-# Usage: [KEEP_NOISE=1] scripts/train_first_flux_long_cpu.sh [RUN_DIR] [MINUTES] [THREADS] [INIT] [FITS_DIR]
+# LR sets the learning rate of a fresh start (default 4e-4; the run of 2026-12-06 night from the
+# bundled weights at 4e-4 did not get nearer real, so 1e-4 is the next trial; card "Training on").
+# Usage: [KEEP_NOISE=1] [LR=1e-4] scripts/train_first_flux_long_cpu.sh [RUN_DIR] [MINUTES] [THREADS] [INIT] [FITS_DIR]
 set -euo pipefail
 run=${1:-runs/first-flux-long}
 minutes=${2:-150}
@@ -40,7 +42,7 @@ if [ -f "$run/checkpoints/latest.json" ]; then
 else
     radiogen train --preset first-flux-cpu --data "$store" --init-from "$init" --out "$run" \
         --max-minutes "$minutes" --set training.threads="$threads" \
-        --set training.iterations=40000 --set training.lr_warmup=50 \
+        --set training.iterations=40000 --set training.lr="${LR:-4e-4}" --set training.lr_warmup=50 \
         --set training.p_mean=-0.6 --set training.p_std=1.2 \
         --set 'training.ema_profiles=[0.05,0.1]' --set training.ema_snapshot_every=500 \
         --set training.val_every=200 --set training.checkpoint_every=100 --no-progress
