@@ -9,7 +9,8 @@ from radiogen import api
 from radiogen.cli import main
 from radiogen.training.checkpoint import latest_checkpoint, read_model_file
 from radiogen.training.ema import PowerEMA, gamma_to_sigma_rel, sigma_rel_to_gamma
-from radiogen.training.posthoc_ema import coefficients, list_snapshots, reconstruct
+from radiogen.training.posthoc_ema import (coefficients, list_snapshots, profile_error,
+                                           reconstruct)
 
 TINY = ["training.log_every=1000", "training.val_every=1000"]
 
@@ -70,7 +71,24 @@ def test_posthoc_reconstruction_matches_a_tracked_profile():
     assert np.abs(nearest - truth).max() > 3 * np.abs(rebuilt - truth).max()
 
 
-def test_training_writes_snapshots_and_the_cli_rebuilds_them(tmp_path):
+def test_posthoc_reconstruction_stays_an_average_outside_the_tracked_lengths():
+    # σ_rel 0.20 from snapshots of 0.05 and 0.10 can only be matched roughly; the combination must
+    # still be an average (Σ x = 1), or it scales every weight (unconstrained: 0.998 here, 0.984
+    # on a 4259-step run with snapshots every 500, which took the images far from real)
+    theta = np.full((3000, 3), 0.7)
+    _, snaps = _run_profiles(theta, [0.05, 0.10], every=150)
+    gammas, steps = [g for g, _, _ in snaps], [t for _, t, _ in snaps]
+    x = coefficients(gammas, steps, sigma_rel_to_gamma(0.20), 3000)
+    assert x.sum() == pytest.approx(1, abs=1e-9)
+    rebuilt = sum(w * v for w, (_, _, v) in zip(x, snaps))
+    np.testing.assert_allclose(rebuilt, 0.7, rtol=1e-5)  # weights that never moved stay put
+    # the fit's distance is reported: none for a tracked length, a few per cent outside them
+    tracked = coefficients(gammas, steps, sigma_rel_to_gamma(0.10), 3000)
+    assert profile_error(gammas, steps, tracked, sigma_rel_to_gamma(0.10), 3000) < 1e-6
+    assert 0.01 < profile_error(gammas, steps, x, sigma_rel_to_gamma(0.20), 3000) < 0.2
+
+
+def test_training_writes_snapshots_and_the_cli_rebuilds_them(tmp_path, capsys):
     overrides = ["training.iterations=6", "training.checkpoint_every=3",
                  "training.ema_profiles=[0.05, 0.1]", "training.ema_snapshot_every=2"] + TINY
     api.train("tiny", tmp_path / "run", overrides=overrides, progress=False)
@@ -85,6 +103,7 @@ def test_training_writes_snapshots_and_the_cli_rebuilds_them(tmp_path):
         torch.testing.assert_close(state[k], tracked[k], atol=1e-4, rtol=1e-3)
     assert main(["models", "ema", str(tmp_path / "run"), "--sigma-rel", "0.07", "0.12",
                  "--out", str(tmp_path / "ema")]) == 0
+    assert capsys.readouterr().out.count("from the one asked for") == 2
     model = api.load_model(tmp_path / "ema" / "ema-0.070.safetensors")
     assert api.sample(model, 2, class_label="FRII", steps=3, seed=1).shape == (2, 80, 80)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from radiogen.cli import CommandError
 from radiogen.cli.checks import (check_output_file, check_output_folder, guidance, integer,
                                   number)
@@ -40,7 +42,10 @@ def register(subparsers) -> None:
                     "of a run trained with training.ema_profiles, write the weights averaged "
                     "with each relative EMA length σ_rel (the width of the average as a "
                     "fraction of the run's length; EDM2 finds 0.05–0.15 best) as model files "
-                    "OUT/ema-<σ_rel>.safetensors, to sample and compare.")
+                    "OUT/ema-<σ_rel>.safetensors, to sample and compare. Each is a weighted "
+                    "average of the snapshots whose averaging profile is closest to the one "
+                    "asked for; how close is printed (exact for a tracked length, rough far "
+                    "outside them).")
     h.add_argument("run", help="run folder with ema-snapshots/")
     h.add_argument("--sigma-rel", type=number(0, 0.288, exclusive_minimum=True), nargs="+",
                    required=True,
@@ -57,8 +62,14 @@ def run(args) -> int:
         from radiogen.training.posthoc_ema import describe
         check_output_folder(args.out)
         print(f"radiogen models: {describe(args.run)}")
+        from radiogen.training.checkpoint import read_model_header
         for path in posthoc_ema(args.run, args.sigma_rel, args.out, args.step):
-            print(f"radiogen models: wrote {path}")
+            error = read_model_header(path)[1]["ema"]["profile_error"]
+            print(f"radiogen models: wrote {path} (its averaging profile {error:.1%} from the one "
+                  "asked for, in L2)")
+            if error > 0.05:
+                print(f"radiogen models: warning: {path.name} is an approximate average: σ_rel "
+                      "outside the run's tracked lengths is rebuilt only roughly", file=sys.stderr)
         return 0
     if getattr(args, "action", None) == "export":
         from radiogen.api import export_model
