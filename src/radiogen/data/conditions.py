@@ -19,7 +19,6 @@ import warnings
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy import special
 
 from radiogen.data.flux import fit_boxcox
 
@@ -94,6 +93,8 @@ class Condition:
         """Physical values (in ``unit``) → context values z; NaN stays NaN (not known)."""
         v = self._check(values)
         if self.transform == "boxcox":
+            from scipy import special  # here, not at the top: see radiogen.data.flux
+
             t = special.boxcox(v, self.lam)                              # Eq. (12)
         elif self.transform == "log":
             t = np.log(v)
@@ -105,6 +106,8 @@ class Condition:
         """Context values z → physical values (inverse of :meth:`forward`)."""
         t = np.asarray(z, dtype=np.float64) * self.std + self.mean
         if self.transform == "boxcox":
+            from scipy import special
+
             v = special.inv_boxcox(t, self.lam)
             if not np.all(np.isfinite(v) & (v > 0)):
                 raise ValueError(f"condition {self.name!r}: z outside the range of the Box-Cox "
