@@ -16,7 +16,10 @@
 # split; first-flux.md "Keeping the noise"), the samples being clipped at 0 as they are clamped.
 # LR sets the learning rate of a fresh start (default 4e-4; the run of 2026-12-06 night from the
 # bundled weights at 4e-4 did not get nearer real, so 1e-4 is the next trial; card "Training on").
-# Usage: [KEEP_NOISE=1] [LR=1e-4] scripts/train_first_flux_long_cpu.sh [RUN_DIR] [MINUTES] [THREADS] [INIT] [FITS_DIR]
+# CHANNELS=N starts a wider network from random weights instead (the preset's U-Net at N base
+# channels, 16 in the bundled model; INIT is not used), 200 warm-up steps: at this size the
+# bundled weights' pixel values stopped getting nearer real (card "Training on at lr 1e-4").
+# Usage: [KEEP_NOISE=1] [LR=1e-4] [CHANNELS=32] scripts/train_first_flux_long_cpu.sh [RUN_DIR] [MINUTES] [THREADS] [INIT] [FITS_DIR]
 set -euo pipefail
 run=${1:-runs/first-flux-long}
 minutes=${2:-150}
@@ -40,9 +43,13 @@ if [ -f "$run/checkpoints/latest.json" ]; then
     radiogen train --resume --out "$run" --max-minutes "$minutes" \
         --set training.threads="$threads" --no-progress
 else
-    radiogen train --preset first-flux-cpu --data "$store" --init-from "$init" --out "$run" \
+    start=(--init-from "$init" --set training.lr_warmup=50)
+    if [ -n "${CHANNELS:-}" ]; then
+        start=(--set model.channels="$CHANNELS" --set training.lr_warmup=200)
+    fi
+    radiogen train --preset first-flux-cpu --data "$store" "${start[@]}" --out "$run" \
         --max-minutes "$minutes" --set training.threads="$threads" \
-        --set training.iterations=40000 --set training.lr="${LR:-4e-4}" --set training.lr_warmup=50 \
+        --set training.iterations=40000 --set training.lr="${LR:-4e-4}" \
         --set training.p_mean=-0.6 --set training.p_std=1.2 \
         --set 'training.ema_profiles=[0.05,0.1]' --set training.ema_snapshot_every=500 \
         --set training.val_every=200 --set training.checkpoint_every=100 --no-progress
