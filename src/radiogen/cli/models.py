@@ -59,10 +59,10 @@ def register(subparsers) -> None:
 def run(args) -> int:
     if getattr(args, "action", None) == "ema":
         from radiogen.api import posthoc_ema
+        from radiogen.training.checkpoint import read_model_header
         from radiogen.training.posthoc_ema import describe
         check_output_folder(args.out)
         print(f"radiogen models: {describe(args.run)}")
-        from radiogen.training.checkpoint import read_model_header
         for path in posthoc_ema(args.run, args.sigma_rel, args.out, args.step):
             error = read_model_header(path)[1]["ema"]["profile_error"]
             print(f"radiogen models: wrote {path} (its averaging profile {error:.1%} from the one "

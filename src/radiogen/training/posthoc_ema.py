@@ -16,7 +16,8 @@ A_ij = ⟨p_i, p_j⟩ and b_i = ⟨p_i, p_r⟩, where for two profiles
 under Σ x_i = 1, so that the result stays an average of weights. EDM2 solves A x = b alone,
 which is exact inside the range of the tracked lengths; outside it (σ_rel 0.20 from snapshots of
 0.05 and 0.10, on a run of 4259 steps) that x sums to 0.984 and scales every weight down by 1.6%,
-which a denoiser does not survive (first-flux.md, "Training on at lr 1e-4"). How well p_r is matched is returned by ``profile_error``.
+which a denoiser does not survive (first-flux.md, "Training on at lr 1e-4"). How well p_r is
+matched is returned by ``profile_error``.
 """
 
 from __future__ import annotations
