@@ -5,7 +5,10 @@
 # sets 0 and 1 000 000, default sampler, PyBDSF on the first 100 of each set, against the 74
 # cut-outs the run held out; benchmarks/flux_realism.py); with SHIP=1, once those figures show it
 # ahead, write it over the bundled file (bfloat16; config, Box-Cox and beam inside).
-# Usage: [SHIP=1] [SHIPPED_FROM=DIR] [SAMPLING="--sampler S --steps N"] scripts/ship_first_flux_long_cpu.sh RUN_DIR STEP [SIGMA_REL] [WORK_DIR] [N]
+# Usage: [SHIP=1] [SHIPPED_FROM=DIR] [SAMPLING="--sampler S --steps N"] [PYBDSF=M] scripts/ship_first_flux_long_cpu.sh RUN_DIR STEP [SIGMA_REL] [WORK_DIR] [N]
+# PYBDSF: images per set that PyBDSF fits (default 100, the protocol; 0 gives the quick score of
+# a training point, the four W1 ratios and the zero fraction in ~6 min on 2 cores, not a result to
+# ship on: the model-flux and A50% ratios are part of the ship criterion).
 # SAMPLING: `radiogen models export` options recorded in the candidate's file as its default
 # sampler (the keep-noise run: "--sampler dpmpp-2m --steps 15"), so that the protocol draws it,
 # and a shipped file samples, as `radiogen sample` does by default.
@@ -29,10 +32,11 @@ if [ -n "${SHIPPED_FROM:-}" ]; then
     cp -n "$SHIPPED_FROM"/shipped-seed0.npz "$SHIPPED_FROM"/shipped-seed1000000.npz "$work/protocol/" || true
 fi
 python "$(dirname "$0")/../benchmarks/flux_realism.py" --store "$store" --n "$n" \
-    --seed-sets 0 1000000 --pybdsf 100 --reuse \
+    --seed-sets 0 1000000 --pybdsf "${PYBDSF:-100}" --reuse \
     --setting shipped:model=first-flux --setting "long$step:model=$candidate" \
     --out "$work/protocol"
 if [ "${SHIP:-0}" = 1 ]; then
+    [ "${PYBDSF:-100}" -gt 0 ] || { echo "SHIP=1 needs the PyBDSF figures (PYBDSF > 0)" >&2; exit 1; }
     cp "$candidate" "$(dirname "$0")/../src/radiogen/weights/first-flux.safetensors"
     echo "copied $candidate to src/radiogen/weights/first-flux.safetensors; update first-flux.md"
 fi
