@@ -24,6 +24,9 @@ work=${4:-runs/ship-first-flux-long-$step}
 n=${5:-150}
 store=runs/mirabest-flux.h5
 [ -f "$store" ] || { echo "no $store here: run from the folder of the training run" >&2; exit 1; }
+if [ "${SHIP:-0}" = 1 ] && [ "${PYBDSF:-100}" -le 0 ]; then
+    echo "SHIP=1 needs the PyBDSF figures: leave PYBDSF unset (100) or above 0" >&2; exit 1
+fi
 read -ra sampling <<< "${SAMPLING:-}"
 candidate=$("$(dirname "$0")"/posthoc_candidate.sh "$run" "$step" "$sigma_rel" "$work" first-flux \
     "${sampling[@]}")
@@ -36,7 +39,6 @@ python "$(dirname "$0")/../benchmarks/flux_realism.py" --store "$store" --n "$n"
     --setting shipped:model=first-flux --setting "long$step:model=$candidate" \
     --out "$work/protocol"
 if [ "${SHIP:-0}" = 1 ]; then
-    [ "${PYBDSF:-100}" -gt 0 ] || { echo "SHIP=1 needs the PyBDSF figures (PYBDSF > 0)" >&2; exit 1; }
     cp "$candidate" "$(dirname "$0")/../src/radiogen/weights/first-flux.safetensors"
     echo "copied $candidate to src/radiogen/weights/first-flux.safetensors; update first-flux.md"
 fi
