@@ -80,12 +80,16 @@ def w1(quantity: str, a, b, seed: int) -> float:
     return compare(*(QUANTITIES[quantity](*s) for s in (b, a)), seed=seed).wasserstein
 
 
+def real_draw(train, n: int, rng) -> tuple:
+    """n training images (and their peak fluxes) drawn without replacement, in store order."""
+    return tuple(v[np.sort(rng.permutation(len(train[0]))[:n])] for v in train)
+
+
 def real_floor(train, held_out, n: int, draws: int) -> dict[str, np.ndarray]:
     """W1 of each quantity from ``draws`` independent draws of n training images to H."""
     floor = {q: np.empty(draws) for q in QUANTITIES}
     for k in tqdm(range(draws), desc="real floor", leave=False):
-        rng = np.random.default_rng(FLOOR_SEED + k)
-        real = tuple(v[np.sort(rng.permutation(len(train[0]))[:n])] for v in train)
+        real = real_draw(train, n, np.random.default_rng(FLOOR_SEED + k))
         for q in QUANTITIES:
             floor[q][k] = w1(q, real, held_out, FLOOR_SEED + k)
     return floor
@@ -162,7 +166,7 @@ def main() -> None:
     rows, results, steady = [], [], []
     for seed in args.seed_sets:
         rng, cache = np.random.default_rng(seed), {}
-        real = tuple(v[np.sort(rng.permutation(len(train[0]))[:args.n])] for v in train)
+        real = real_draw(train, args.n, rng)
         scale = {q: w1(q, real, held_out, seed) for q in QUANTITIES}
         if args.pybdsf:
             real_bdsf = pybdsf_measures(real[0][:args.pybdsf], attrs, out / "pybdsf-cache")
