@@ -19,7 +19,11 @@
 # CHANNELS=N starts a wider network from random weights instead (the preset's U-Net at N base
 # channels, 16 in the bundled model; INIT is not used), 200 warm-up steps: at this size the
 # bundled weights' pixel values stopped getting nearer real (card "Training on at lr 1e-4").
-# Usage: [KEEP_NOISE=1] [LR=1e-4] [CHANNELS=32] scripts/train_first_flux_long_cpu.sh [RUN_DIR] [MINUTES] [THREADS] [INIT] [FITS_DIR]
+# STRETCH=a trains a fresh start on the asinh-stretched range (`data.stretch`, asinh(x/a)/asinh(1/a)
+# before the map to [−1, 1]; the model file records it and sampling inverts it), which gives the
+# faint extended emission that the bundled weights under-draw more of the range and of the loss
+# (card "The asinh stretch").
+# Usage: [KEEP_NOISE=1] [LR=1e-4] [CHANNELS=32] [STRETCH=0.1] scripts/train_first_flux_long_cpu.sh [RUN_DIR] [MINUTES] [THREADS] [INIT] [FITS_DIR]
 set -euo pipefail
 run=${1:-runs/first-flux-long}
 minutes=${2:-150}
@@ -52,5 +56,6 @@ else
         --set training.iterations=40000 --set training.lr="${LR:-4e-4}" \
         --set training.p_mean=-0.6 --set training.p_std=1.2 \
         --set 'training.ema_profiles=[0.05,0.1]' --set training.ema_snapshot_every=500 \
-        --set training.val_every=200 --set training.checkpoint_every=100 --no-progress
+        --set training.val_every=200 --set training.checkpoint_every=100 \
+        --set data.stretch="${STRETCH:-0}" --no-progress
 fi

@@ -479,8 +479,8 @@ def sample(model: Model, n: int, class_label=None, scaled_flux=None,
             amp = torch.autocast(device.type, dtype=amp_dtype) if amp_dtype else contextlib.nullcontext()
             with amp:
                 x = SAMPLERS[sampler](D, x, sigmas, **extra)
-            out[start:stop] = clip_background(from_model_range(x.float()).cpu().numpy()[:, 0],
-                                              background_clip)
+            x01 = from_model_range(x.float().cpu().numpy()[:, 0], model.meta.get("stretch", 0.0))
+            out[start:stop] = clip_background(x01, background_clip)
             bar.update(stop - start)
     return out
 

@@ -85,11 +85,14 @@ class DataConfig:
     limit: int = 0                              # keep at most this many images (0: all); for tests
     conditions: tuple[str, ...] = ()            # conditioning columns of a store to train on
                                                 # (default: all the store's ``conditions``)
+    stretch: float = 0.0                        # asinh stretch a of the denoiser's range (0:
+                                                # linear, the paper's; data.transforms)
 
     def __post_init__(self):
         self.first_splits = tuple(self.first_splits)
         self.conditions = tuple(self.conditions)
-        _check_ranges(self, "data", {"valid_fraction": (float, 0, 0.99), "limit": (int, 0, None)})
+        _check_ranges(self, "data", {"valid_fraction": (float, 0, 0.99), "limit": (int, 0, None),
+                                     "stretch": (float, 0, 1)})
         if self.balance not in ("undersample", "weight", "none"):
             raise ValueError(f"data.balance must be undersample, weight or none, not {self.balance!r}")
 

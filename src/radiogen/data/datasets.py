@@ -36,14 +36,14 @@ class TrainingSet:
         return TrainingSet(self.images[index], self.context[index], self.weights[index], self.meta)
 
 
-def _class_set(images01, labels, class_names, balance, rng, meta):
+def _class_set(images01, labels, class_names, balance, rng, meta, stretch=0.0):
     if balance == "undersample":
         keep = undersample_indices(labels, rng)
         images01, labels = images01[keep], labels[keep]
     weights = (inverse_frequency_weights(labels, len(class_names))[labels] if balance == "weight"
                else np.ones(len(labels), np.float32))
     context = np.eye(len(class_names), dtype=np.float32)[labels]   # one-hot classes
-    return TrainingSet(torch.from_numpy(to_model_range(images01[:, None])),
+    return TrainingSet(torch.from_numpy(to_model_range(images01[:, None], stretch)),
                        torch.from_numpy(context), torch.from_numpy(weights),
                        {**meta, "kind": "class", "class_names": list(class_names),
                         "n_per_class": np.bincount(labels, minlength=len(class_names)).tolist()})
@@ -81,7 +81,7 @@ def _property_set(store, data_cfg, meta) -> TrainingSet:
         counts, edges = np.histogram(z[np.isfinite(z)], bins=100)
         meta.update(boxcox={"lambda": peak.lam, "mean": peak.mean, "std": peak.std},
                     scaled_flux_histogram={"counts": counts.tolist(), "edges": edges.tolist()})
-    images = to_model_range(store.images[:, None].astype(np.float32))
+    images = to_model_range(store.images[:, None].astype(np.float32), data_cfg.stretch)
     return TrainingSet(torch.from_numpy(images), torch.from_numpy(context),
                        torch.ones(len(store)), meta)
 
@@ -96,7 +96,7 @@ def load_training_set(data_cfg, seed: int = 0) -> TrainingSet:
         labels = np.concatenate([p.labels for p in parts])
         meta = {"source": "FIRST (Griese et al. 2023), splits " + "+".join(data_cfg.first_splits),
                 "pixel_scale_arcsec": 1.8, "beam_arcsec": [5.0, 5.0, 0.0]}
-        ts = _class_set(images, labels, CLASSES, data_cfg.balance, rng, meta)
+        ts = _class_set(images, labels, CLASSES, data_cfg.balance, rng, meta, data_cfg.stretch)
     else:
         store = read_store(data_cfg.source)
         meta = {"source": str(data_cfg.source),
@@ -105,7 +105,8 @@ def load_training_set(data_cfg, seed: int = 0) -> TrainingSet:
         if store.kind == "class":
             if store.labels is None:
                 raise ValueError(f"{data_cfg.source}: a class store without /labels")
-            ts = _class_set(store.images, store.labels, store.class_names, data_cfg.balance, rng, meta)
+            ts = _class_set(store.images, store.labels, store.class_names, data_cfg.balance, rng,
+                            meta, data_cfg.stretch)
         elif store.attrs.get("conditions") or data_cfg.conditions:
             ts = _property_set(store, data_cfg, meta)
         else:
@@ -116,9 +117,12 @@ def load_training_set(data_cfg, seed: int = 0) -> TrainingSet:
                                              for k in ("lambda", "mean", "std")},
                         frequency_hz=float(store.attrs.get("frequency_hz", 0) or 0),
                         scaled_flux_histogram={"counts": counts.tolist(), "edges": edges.tolist()})
-            ts = TrainingSet(torch.from_numpy(to_model_range(store.images[:, None].astype(np.float32))),
+            ts = TrainingSet(torch.from_numpy(to_model_range(store.images[:, None].astype(np.float32),
+                                                             data_cfg.stretch)),
                              torch.from_numpy(store.scaled_flux.astype(np.float32)[:, None]),
                              torch.ones(len(store)), meta)
+    if data_cfg.stretch:   # how sampling maps the denoiser's range back to [0, 1]
+        ts.meta["stretch"] = float(data_cfg.stretch)
     if data_cfg.limit:
         ts = ts.subset(np.sort(rng.permutation(len(ts))[:data_cfg.limit]))
     return ts

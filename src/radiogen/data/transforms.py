@@ -1,5 +1,6 @@
 """Pixel transforms shared by every dataset: crops, negative clipping and min-max scaling
-(Eq. 11) with its inverse (Section 3.1), and the background clip of the FIRST images."""
+(Eq. 11) with its inverse (Section 3.1), the optional asinh stretch of the denoiser's range, and
+the background clip of the FIRST images."""
 
 from __future__ import annotations
 
@@ -51,14 +52,37 @@ def minmax_unscale(x_scaled: np.ndarray, max_x: float, min_x: float = 0.0) -> np
     return np.asarray(x_scaled, dtype=np.float64) * (max_x - min_x) + min_x
 
 
-def to_model_range(image01):
-    """[0, 1] → [−1, 1], the range the denoiser is trained on (Section 4.2)."""
+def to_model_range(image01, stretch: float = 0.0):
+    """[0, 1] → [−1, 1], the range the denoiser is trained on (Section 4.2).
+
+    ``stretch`` a > 0 maps the pixels through astropy's ``AsinhStretch(a)``,
+    asinh(x / a) / asinh(1 / a), first (not in the paper; a model option, ``data.stretch``):
+    linear below about a, logarithmic above, so that faint emission (a few per cent of the
+    peak) spans more of the denoiser's range and weighs more in the loss of Eq. (22). The map
+    is odd, so negative noise (``--keep-noise`` stores) stays below −1 as without it; 0 and 1
+    are kept. Numpy arrays in, float32 out.
+    """
+    if stretch:
+        image01 = _asinh_stretch(stretch)(np.asarray(image01, np.float32), clip=False)
+        image01 = np.asarray(image01, np.float32)
     return image01 * 2 - 1
 
 
-def from_model_range(image):
-    """[−1, 1] → [0, 1] after clamping, as after sampling (Section 4.3)."""
-    return (image.clip(-1, 1) + 1) / 2
+def from_model_range(image, stretch: float = 0.0):
+    """[−1, 1] → [0, 1] after clamping, as after sampling (Section 4.3); with ``stretch`` a > 0
+    the inverse of :func:`to_model_range`'s asinh stretch, a·sinh(y·asinh(1 / a))."""
+    image01 = (image.clip(-1, 1) + 1) / 2
+    if stretch:
+        image01 = np.asarray(_asinh_stretch(stretch).inverse(np.asarray(image01), clip=False),
+                             np.float32).clip(0, 1)
+    return image01
+
+
+def _asinh_stretch(a: float):
+    if not 0 < a <= 1:
+        raise ValueError(f"asinh stretch a must be in (0, 1], got {a}")
+    from astropy.visualization import AsinhStretch   # imports matplotlib: only where needed
+    return AsinhStretch(a)
 
 
 def clip_background(image01, threshold: float):
