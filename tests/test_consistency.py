@@ -209,6 +209,10 @@ def test_consistency_training_validates_its_settings(tiny_run, tmp_path):
         api.train("tiny", tmp_path / "b", progress=False, overrides=[
             "training.objective=consistency",
             f"training.consistency_teacher={tmp_path}/none.safetensors"])
+    with pytest.raises(ValueError, match="teacher was trained with data.stretch=0.0"):
+        api.train("tiny", tmp_path / "d", progress=False, overrides=[
+            "training.objective=consistency", f"training.consistency_teacher={tiny_run}",
+            "training.context_dropout=0", "data.stretch=0.1"])
 
 
 def test_sample_command_with_a_consistency_model(tiny_run, tiny_consistency_run, tmp_path, capsys):

@@ -165,8 +165,9 @@ def _widen_context(state, saved_cfg, saved_meta, model_cfg, data_meta, path) -> 
     return {**state, key: w}
 
 
-def _loss_function(tc, model_cfg, device):
-    """Eq. (22), or the consistency loss with its teacher (frozen, in eval mode) if it has one."""
+def _loss_function(tc, model_cfg, device, data_meta: dict):
+    """Eq. (22), or the consistency loss with its teacher (frozen, in eval mode) if it has one,
+    which must have been trained on the same pixel range (``data.stretch``)."""
     if tc.objective == "edm":
         return EDMLoss(tc.p_mean, tc.p_std, model_cfg.sigma_data)
     teacher = None
@@ -174,10 +175,15 @@ def _loss_function(tc, model_cfg, device):
         raise ValueError("consistency distillation from a guided teacher teaches the guided image "
                          "for every context: set training.context_dropout=0")
     if tc.consistency_teacher:
-        teacher, teacher_cfg, _ = load_denoiser(resolve_model_path(tc.consistency_teacher), device)
+        teacher, teacher_cfg, teacher_meta = load_denoiser(resolve_model_path(tc.consistency_teacher),
+                                                           device)
         if teacher_cfg.context_dim != model_cfg.context_dim:
             raise ValueError(f"{tc.consistency_teacher}: the teacher has a {teacher_cfg.context_dim}-d "
                              f"context, the model {model_cfg.context_dim}")
+        if teacher_meta.get("stretch", 0.0) != data_meta.get("stretch", 0.0):
+            raise ValueError(f"{tc.consistency_teacher}: the teacher was trained with data.stretch="
+                             f"{teacher_meta.get('stretch', 0.0)}, this run has "
+                             f"{data_meta.get('stretch', 0.0)}: set the same")
     return ConsistencyLoss(tc.p_mean, tc.p_std, model_cfg.sigma_data, teacher,
                            tc.consistency_guidance)
 
@@ -254,7 +260,7 @@ def train(cfg: Config, run_dir, resume: bool = False, device: str = "auto",
     ema = EMA(model, tc.ema_rate, tc.ema_warmup)
     power_ema = PowerEMA(model, tc.ema_profiles) if tc.ema_profiles else None
     optimizer = torch.optim.Adam(model.parameters(), lr=tc.lr)
-    loss_fn = _loss_function(tc, cfg.model, dev)
+    loss_fn = _loss_function(tc, cfg.model, dev, data.meta)
     meta = {**data.meta, "preset": cfg.name, "training": json.loads(json.dumps(vars(tc)))}
 
     step = 0
