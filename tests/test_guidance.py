@@ -104,6 +104,14 @@ def test_sample_with_autoguidance_and_classifier_guidance(tiny_run, tmp_path):
     clf.class_names = ["a", "b", "c", "d"]
     with pytest.raises(ValueError, match="classes"):
         api.sample(model, 2, guide_classifier=clf, classifier_scale=1.0, **kw)
+    # a model of the asinh-stretched range (data.stretch) is guided only on that range
+    stretched = api.Model(model.denoiser, model.config, {**model.meta, "stretch": 0.1},
+                          "stretched", model.path)
+    with pytest.raises(ValueError, match="pixel range"):
+        api.sample(stretched, 2, guide_model=guide, autoguidance=1.0, **kw)
+    clf.class_names = model.class_names
+    with pytest.raises(ValueError, match="data.stretch=0.1"):
+        api.sample(stretched, 2, guide_classifier=clf, classifier_scale=1.0, **kw)
 
 
 def test_cli_guide_options_write_their_cards(tiny_run, tmp_path):

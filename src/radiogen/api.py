@@ -108,6 +108,12 @@ class Model:
         return [Condition.from_dict(c) for c in self.meta.get("conditions", [])]
 
     @property
+    def stretch(self) -> float:
+        """The asinh stretch a of the pixel range the model was trained on (``data.stretch``;
+        0: linear, the paper's), which :func:`sample` inverts."""
+        return float(self.meta.get("stretch", 0.0))
+
+    @property
     def device(self) -> torch.device:
         return next(self.denoiser.parameters()).device
 
@@ -479,7 +485,7 @@ def sample(model: Model, n: int, class_label=None, scaled_flux=None,
             amp = torch.autocast(device.type, dtype=amp_dtype) if amp_dtype else contextlib.nullcontext()
             with amp:
                 x = SAMPLERS[sampler](D, x, sigmas, **extra)
-            x01 = from_model_range(x.float().cpu().numpy()[:, 0], model.meta.get("stretch", 0.0))
+            x01 = from_model_range(x.float().cpu().numpy()[:, 0], model.stretch)
             out[start:stop] = clip_background(x01, background_clip)
             bar.update(stop - start)
     return out
@@ -516,10 +522,12 @@ def _guide_denoiser(model: Model, guide_model, autoguidance: float):
     if guide_model is None:
         raise ValueError("autoguidance needs a guide model (guide_model / --guide-model)")
     guide = guide_model if isinstance(guide_model, Model) else load_model(guide_model, model.device)
-    if (guide.kind, guide.class_names, guide.config.context_dim, guide.config.image_size) != \
-            (model.kind, model.class_names, model.config.context_dim, model.config.image_size):
+    if (guide.kind, guide.class_names, guide.config.context_dim, guide.config.image_size,
+            guide.stretch) != (model.kind, model.class_names, model.config.context_dim,
+                               model.config.image_size, model.stretch):
         raise ValueError(f"guide model {guide.name!r} does not fit {model.name!r}: it must be a "
-                         f"model of the same kind, context and image size")
+                         f"model of the same kind, context, image size and pixel range "
+                         f"(data.stretch)")
     return guide.denoiser
 
 
@@ -540,6 +548,9 @@ def _guide_classifier(model: Model, guide_classifier, scale: float):
     if model.kind != "class" or names != [c.lower() for c in model.class_names]:
         raise ValueError(f"classifier guidance needs a class model with the classifier's classes "
                          f"{names}; {model.name!r} has {model.class_names or 'no classes'}")
+    if model.stretch:   # radiogen.training.noise_classifier trains on the linear range
+        raise ValueError(f"classifier guidance needs a model of the linear pixel range; "
+                         f"{model.name!r} was trained with data.stretch={model.stretch}")
     return classifier
 
 
