@@ -52,7 +52,11 @@ def test_training_set_is_stretched_and_records_it(tmp_path):
               overrides=[f"data.source={store}", "model.context_dim=1", "data.balance=none",
                          f"data.stretch={A}",
                          "training.iterations=2", "training.checkpoint_every=2"])
-    assert read_model_file(resolve_model_path(run))[2]["stretch"] == A
+    meta = read_model_file(resolve_model_path(run))[2]
+    assert meta["stretch"] == A
+    from radiogen.cli.models import _stretch_summary                # `radiogen models` shows it
+    assert _stretch_summary(meta) == f"; pixels asinh-stretched, a = {A:g}"
+    assert _stretch_summary({}) == ""
 
 
 def test_samples_of_a_stretched_model_are_mapped_back():

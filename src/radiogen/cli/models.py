@@ -94,7 +94,8 @@ def run(args) -> int:
           "(train one with `radiogen train`, then sample with --checkpoint)")
     for name, path in sorted(models.items()):
         meta = read_model_header(path)[1]
-        print(f"  {name:16s} {_context_summary(meta)}{_sampling_summary(meta)}  {path}")
+        print(f"  {name:16s} {_context_summary(meta)}{_stretch_summary(meta)}"
+              f"{_sampling_summary(meta)}  {path}")
     print("training presets:")
     for name in list_presets():
         print(f"  {name:16s} {load_preset(name).description[:100]}")
@@ -110,6 +111,12 @@ def _context_summary(meta: dict) -> str:
     if meta.get("kind") == "class":
         return "classes: " + " ".join(meta.get("class_names", []))
     return "conditions: peak_flux" if meta.get("kind") == "flux" else "unconditional"
+
+
+def _stretch_summary(meta: dict) -> str:
+    """The pixel range a model file was trained on, if not the linear one (`data.stretch`)."""
+    a = meta.get("stretch", 0.0)
+    return f"; pixels asinh-stretched, a = {a:g}" if a else ""
 
 
 def _sampling_summary(meta: dict) -> str:
