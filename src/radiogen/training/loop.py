@@ -180,10 +180,10 @@ def _loss_function(tc, model_cfg, device, data_meta: dict):
         if teacher_cfg.context_dim != model_cfg.context_dim:
             raise ValueError(f"{tc.consistency_teacher}: the teacher has a {teacher_cfg.context_dim}-d "
                              f"context, the model {model_cfg.context_dim}")
-        if teacher_meta.get("stretch", 0.0) != data_meta.get("stretch", 0.0):
+        teacher_stretch, stretch = teacher_meta.get("stretch", 0.0), data_meta.get("stretch", 0.0)
+        if teacher_stretch != stretch:
             raise ValueError(f"{tc.consistency_teacher}: the teacher was trained with data.stretch="
-                             f"{teacher_meta.get('stretch', 0.0)}, this run has "
-                             f"{data_meta.get('stretch', 0.0)}: set the same")
+                             f"{teacher_stretch}, this run has {stretch}: set the same")
     return ConsistencyLoss(tc.p_mean, tc.p_std, model_cfg.sigma_data, teacher,
                            tc.consistency_guidance)
 
