@@ -10,7 +10,9 @@ the same distance from n real training images (drawn afresh for each seed set) t
 generated/real is 1 for a model as close to H as real images are (issue goal: ≤ 1.5 for each).
 The fraction of pixels that are exactly 0 (real cut-outs: negatives set to 0) is printed beside.
 With ``--pybdsf N``, PyBDSF fits the first N images of each set (H included) and the model flux and
-A50% distances are given the same way.
+A50% distances are given the same way. With ``--bootstrap B``, each setting's distances minus the
+first setting's are resampled B times (held-out and generated images drawn again with replacement)
+and their 5–95% range printed: whether two settings differ by more than the draw of images does.
 
 That scale is itself uncertain: which n training images are drawn changes it (the pixel values,
 strongly correlated within an image, by up to 8× between draws of 150 MiraBest images). So the real
@@ -95,6 +97,35 @@ def real_floor(train, held_out, n: int, draws: int) -> dict[str, np.ndarray]:
     return floor
 
 
+def bootstrap_differences(held_out, held_out_bdsf, first, other, reps: int, seed: int) -> dict:
+    """5–95% range over ``reps`` bootstrap resamples of W1(other, H) − W1(first, H) for each
+    quantity: H and both settings' images (with their PyBDSF measures) drawn again with
+    replacement, whole images at a time, since pixels are correlated within an image. The two
+    settings draw the same peak fluxes and seeds, image for image, so they are resampled in pairs
+    (the same indices; PyBDSF measures too where both sets have as many fits). A range that spans
+    0 says the two settings are not told apart at this n."""
+    rng = np.random.default_rng(seed)
+    (a, a_bdsf), (b, b_bdsf) = first, other
+
+    def paired(n_a: int, n_b: int):
+        i = rng.integers(0, n_a, n_a)
+        return i, (i if n_b == n_a else rng.integers(0, n_b, n_b))
+
+    diffs = {q: [] for q in (*QUANTITIES, *held_out_bdsf)}
+    for _ in tqdm(range(reps), desc="bootstrap", leave=False):
+        h = rng.integers(0, len(held_out[0]), len(held_out[0]))
+        ia, ib = paired(len(a[0]), len(b[0]))
+        hh, aa, bb = (tuple(v[i] for v in s) for s, i in ((held_out, h), (a, ia), (b, ib)))
+        for q in QUANTITIES:
+            diffs[q].append(w1(q, bb, hh, seed) - w1(q, aa, hh, seed))
+        for q, v in held_out_bdsf.items():
+            vh = v[rng.integers(0, len(v), len(v))]
+            ia, ib = paired(len(a_bdsf[q]), len(b_bdsf[q]))
+            diffs[q].append(compare(vh, b_bdsf[q][ib]).wasserstein
+                            - compare(vh, a_bdsf[q][ia]).wasserstein)
+    return {q: np.percentile(d, [5, 95]).tolist() for q, d in diffs.items()}
+
+
 def draw(options: dict, n: int, seed: int, batch_size, boxcox: dict, cache: dict):
     """n images of a flux model and their peak fluxes (Jy/beam), drawn as ``radiogen sample``
     draws them without ``--peak-flux``. Settings that differ only in ``background_clip`` (a pixel
@@ -140,6 +171,9 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--floor-draws", type=int, default=50,
                    help="draws of n training images for the real floor's spread (default: 50)")
+    p.add_argument("--bootstrap", type=int, default=0, metavar="B",
+                   help="B bootstrap resamples of each setting's W1 minus the first setting's "
+                        "(5–95%% range; 0: off)")
     p.add_argument("--reuse", action="store_true", help="draw only what is not in --out yet")
     p.add_argument("--out", required=True, help="folder for images (.npz) and results.json")
     args = p.parse_args()
@@ -165,7 +199,7 @@ def main() -> None:
                       for q, v in floor.items()))
     rows, results, steady = [], [], []
     for seed in args.seed_sets:
-        rng, cache = np.random.default_rng(seed), {}
+        rng, cache, drawn = np.random.default_rng(seed), {}, []
         real = real_draw(train, args.n, rng)
         scale = {q: w1(q, real, held_out, seed) for q in QUANTITIES}
         if args.pybdsf:
@@ -184,6 +218,7 @@ def main() -> None:
                 with atomic_path(npz) as tmp, open(tmp, "wb") as f:
                     np.savez(f, images=images, peaks=peaks)
             d = {q: w1(q, (images, peaks), held_out, seed) for q in QUANTITIES}
+            bdsf = {}
             if args.pybdsf:
                 bdsf = pybdsf_measures(images[:args.pybdsf], attrs, out / "pybdsf-cache")
                 d.update({q: compare(held_out_bdsf[q], v).wasserstein for q, v in bdsf.items()})
@@ -192,6 +227,11 @@ def main() -> None:
                             "w1": d, "real_w1": scale, "ratio": ratio,
                             "ratio_to_median_floor": {q: d[q] / median[q] for q in median},
                             "zero_fraction": float(np.mean(images == 0))})
+            if args.bootstrap and drawn:
+                results[-1]["bootstrap_minus_first"] = bootstrap_differences(
+                    held_out, held_out_bdsf if args.pybdsf else {}, drawn[0],
+                    ((images, peaks), bdsf), args.bootstrap, seed)
+            drawn.append(((images, peaks), bdsf))
             rows.append({"setting": label, "seeds": seed,
                          **{f"W1 {q}": f"{d[q]:.3g} ({ratio[q]:.1f}×)" for q in d},
                          "zeros": f"{np.mean(images == 0):.2f}",
@@ -205,6 +245,15 @@ def main() -> None:
     print()
     print(f"W1 to the held-out images as a ratio to the real floor's median ({args.floor_draws} draws)")
     print_table(steady, list(steady[0]))
+    first = {r["seed"]: r["w1"] for r in results if r["label"] == settings[0][0]}
+    boot = [{"setting": f"{r['label']} − {settings[0][0]}", "seeds": r["seed"],
+             **{f"ΔW1 {q}": f"{r['w1'][q] - first[r['seed']][q]:+.3g} [{lo:+.3g}, {hi:+.3g}]"
+                for q, (lo, hi) in r["bootstrap_minus_first"].items()}}
+            for r in results if "bootstrap_minus_first" in r]
+    if boot:
+        print()
+        print(f"W1 difference to the first setting ({args.bootstrap} bootstrap resamples, 5–95%)")
+        print_table(boot, list(boot[0]))
     write_json({"store": args.store, "n": args.n, "seed_sets": args.seed_sets,
                 "held_out": len(held_out[0]), "pybdsf": args.pybdsf,
                 "real_floor": {q: v.tolist() for q, v in floor.items()}, "results": results},
