@@ -337,9 +337,11 @@ def test_bundled_flux_model_gives_the_requested_peak(tmp_path):
     model = api.load_model("first-flux")
     assert model.kind == "flux" and model.meta["stored_dtype"] == "bf16"
     assert model.meta["pixel_scale_arcsec"] == pytest.approx(1.8)
-    # trained on cut-outs that keep their noise, it records its own sampler (its model card)
+    # trained on cut-outs that keep their noise, on the asinh-stretched range, it records its
+    # own sampler and stretch (its model card)
     defaults = api.sampling_defaults(model)
-    assert (defaults["sampler"], defaults["steps"], defaults["churn"]) == ("dpmpp-2m", 15, 0.0)
+    assert (defaults["sampler"], defaults["steps"], defaults["churn"]) == ("dpmpp-2m", 25, 0.0)
+    assert model.stretch == pytest.approx(0.2)
     assert main(["sample", "--model", "first-flux", "--peak-flux", "0.05", "0.002", "-n", "1",
                  "--steps", "3", "--out", str(tmp_path), "--no-progress"]) == 0
     for k, peak in enumerate((0.05, 0.002)):
