@@ -7,9 +7,10 @@
 # afterwards (`radiogen models ema RUN --sigma-rel …`). Each call trains for at most MINUTES of
 # wall-clock time and stops cleanly with a checkpoint; the next call resumes where it stopped;
 # if the run folder is lost, INIT (default: the bundled first-flux) starts it again — since
-# 2026-12-06 evening the bundled weights are the KEEP_NOISE=1 run's step 5138 (post-hoc EMA
-# σ_rel 0.05, started from this run's step 4400; 380 k images seen in all): a restart's step 0
-# is that step 5138 (its step counter starts again at 0). Score a
+# 2026-12-07 evening the bundled weights are the STRETCH=0.2 KEEP_NOISE=1 run's step 5541
+# (post-hoc EMA σ_rel 0.07, started from the KEEP_NOISE=1 run's step 5138; 557 k images seen in
+# all): a restart's step 0 is that step 5541 (its step counter starts again at 0), and a restart
+# without STRETCH=0.2 leaves their pixel range (`radiogen train` warns). Score a
 # point with benchmarks/flux_realism.py (the store below, the run's 10% held out).
 # KEEP_NOISE=1 trains on a store that keeps the negative half of the background noise
 # (`radiogen data cutouts --keep-noise`, runs/mirabest-flux-noise.h5: the same images, order and

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Train the FIRST model conditioned on peak flux and major axis (preset first-flux-size-cpu) as
 # shipped: the MiraBest store with sizes measured from the images, then the model, started
-# from the bundled first-flux weights; resumable (re-run the same command).
+# from the bundled first-flux weights; resumable (re-run the same command). The shipped model
+# started from the first-flux of 2026-11-27, trained on the linear pixel range; the bundled
+# first-flux since 2026-12-07 evening was trained last on the asinh-stretched range (a = 0.2), so
+# a run started from it now begins on another range (`radiogen train` warns; add
+# `--set data.stretch=0.2` below to train on its range).
 # Usage: scripts/train_first_flux_size_cpu.sh [FITS_DIR] [RUN_DIR] [MINUTES]
 set -euo pipefail
 fits=${1:-../shared/data/mirabest-fits}

@@ -57,6 +57,15 @@ def test_training_set_is_stretched_and_records_it(tmp_path):
     from radiogen.cli.models import _stretch_summary                # `radiogen models` shows it
     assert _stretch_summary(meta) == f"; pixels asinh-stretched, a = {A:g}"
     assert _stretch_summary({}) == ""
+    # starting a run on the linear range from these weights is allowed, but named
+    linear = [f"data.source={store}", "model.context_dim=1", "data.balance=none",
+              f"training.init_from={run}", "training.iterations=1", "training.checkpoint_every=1"]
+    with pytest.warns(UserWarning, match=f"trained with data.stretch={A:g}, this run has data.stretch=0"):
+        api.train("tiny", tmp_path / "linear", progress=False, overrides=linear)
+    import warnings
+    with warnings.catch_warnings():                                 # the same range: no warning
+        warnings.filterwarnings("error", message=".*data.stretch")
+        api.train("tiny", tmp_path / "same", progress=False, overrides=linear + [f"data.stretch={A}"])
 
 
 def test_samples_of_a_stretched_model_are_mapped_back():

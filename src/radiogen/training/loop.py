@@ -13,6 +13,7 @@ import dataclasses
 import json
 import math
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -122,9 +123,16 @@ def _init_from(model, ema, model_cfg, source: str, data_meta: dict) -> None:
     """Start ``model`` and its EMA from the weights in ``source`` (a model file or a run or
     checkpoint folder, EMA weights preferred), which must have the same architecture, except
     that a model conditioned on fewer source properties (e.g. ``first-flux``, peak flux only)
-    may start one conditioned on more (:func:`_widen_context`)."""
+    may start one conditioned on more (:func:`_widen_context`). Weights trained on another
+    pixel range (``data.stretch``) start it with a warning: a deliberate change of range is
+    allowed (the stretched ``first-flux`` runs began so), an overlooked one is named."""
     path = resolve_model_path(source)           # api.train has turned a bundled name into a file
     state, saved_cfg, saved_meta = read_model_file(path)
+    saved_stretch, stretch = saved_meta.get("stretch", 0.0), data_meta.get("stretch", 0.0)
+    if saved_stretch != stretch:
+        warnings.warn(f"{path}: training.init_from was trained with data.stretch={saved_stretch:g}, "
+                      f"this run has data.stretch={stretch:g}: its weights start on another pixel "
+                      f"range (--set data.stretch={saved_stretch:g} keeps theirs)", stacklevel=2)
     if saved_cfg != model_cfg:
         same_net = dataclasses.replace(saved_cfg, context_dim=model_cfg.context_dim,
                                        column_mask=model_cfg.column_mask) == model_cfg
