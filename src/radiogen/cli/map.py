@@ -77,7 +77,7 @@ def register(subparsers) -> None:
     p.add_argument("--steps", type=integer(2), default=None,
                    help="noise levels N of the sampler (default the model's: 10 for class models "
                         "(DPM-Solver++(2M)), 13 for peak-flux models (heun-sde, S_churn 4), or what the "
-                        "model file records (the bundled first-flux: 15, DPM-Solver++(2M)))")
+                        "model file records (the bundled first-flux: 25, DPM-Solver++(2M)))")
     p.add_argument("--guidance", "-w", type=number(0), default=None,
                    help="guidance strength ω (default the model's: 0.75 class, 0.1 flux)")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")

@@ -29,7 +29,7 @@ def register(subparsers) -> None:
                     "stochastic sampler (Algorithm 2, S_churn 4, 13 noise levels, 25 "
                     "evaluations), whose fresh noise brings the noise background closer to real "
                     "cut-outs, unless the model file records another default (the bundled "
-                    "first-flux: DPM-Solver++(2M), 15 evaluations); or Heun, Euler or iPNDM; a "
+                    "first-flux: DPM-Solver++(2M), 25 evaluations); or Heun, Euler or iPNDM; a "
                     "consistency-tuned model (experimental) samples in 1-4 evaluations with the "
                     "consistency sampler. Writes FITS "
                     "(a cube, or one file per image), a PNG grid of the first 64 images, and "
