@@ -18,7 +18,7 @@ import torch
 from tqdm.auto import tqdm
 
 from radiogen.config import Config, ModelConfig
-from radiogen.data.transforms import clip_background, from_model_range
+from radiogen.data.transforms import clip_background, from_model_range, recorded_stretch
 from radiogen.diffusion import (SAMPLERS, STOCHASTIC_SAMPLERS, GuidedDenoiser, noise_levels,
                                 per_image_noise, per_image_step_noise)
 from radiogen.models import Denoiser
@@ -111,7 +111,7 @@ class Model:
     def stretch(self) -> float:
         """The asinh stretch a of the pixel range the model was trained on (``data.stretch``;
         0: linear, the paper's), which :func:`sample` inverts."""
-        return float(self.meta.get("stretch", 0.0))
+        return recorded_stretch(self.meta)
 
     @property
     def device(self) -> torch.device:

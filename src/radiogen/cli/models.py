@@ -115,7 +115,8 @@ def _context_summary(meta: dict) -> str:
 
 def _stretch_summary(meta: dict) -> str:
     """The pixel range a model file was trained on, if not the linear one (`data.stretch`)."""
-    a = meta.get("stretch", 0.0)
+    from radiogen.data.transforms import recorded_stretch
+    a = recorded_stretch(meta)
     return f"; pixels asinh-stretched, a = {a:g}" if a else ""
 
 

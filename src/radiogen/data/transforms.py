@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["center_crop", "clip_negative", "minmax_scale", "minmax_unscale", "to_model_range",
-           "from_model_range", "clip_background"]
+__all__ = ["center_crop", "clip_negative", "minmax_scale", "minmax_unscale", "recorded_stretch",
+           "to_model_range", "from_model_range", "clip_background"]
 
 
 def center_crop(image: np.ndarray, size: int) -> np.ndarray:
@@ -50,6 +50,12 @@ def minmax_unscale(x_scaled: np.ndarray, max_x: float, min_x: float = 0.0) -> np
         clipping).
     """
     return np.asarray(x_scaled, dtype=np.float64) * (max_x - min_x) + min_x
+
+
+def recorded_stretch(meta: dict) -> float:
+    """The asinh stretch a that a model file's or training set's metadata records
+    (``data.stretch``; 0: the linear range, the paper's)."""
+    return float(meta.get("stretch", 0.0))
 
 
 def to_model_range(image01, stretch: float = 0.0):

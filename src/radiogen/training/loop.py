@@ -25,6 +25,7 @@ from radiogen.atomic import atomic_path
 from radiogen.config import Config
 from radiogen.data.conditions import Condition, conditions_of
 from radiogen.data.datasets import augment_dihedral, load_training_set, split_train_valid
+from radiogen.data.transforms import recorded_stretch
 from radiogen.diffusion.consistency import ConsistencyLoss
 from radiogen.diffusion.loss import EDMLoss
 from radiogen.models import Denoiser, count_parameters
@@ -128,7 +129,7 @@ def _init_from(model, ema, model_cfg, source: str, data_meta: dict) -> None:
     allowed (the stretched ``first-flux`` runs began so), an overlooked one is named."""
     path = resolve_model_path(source)           # api.train has turned a bundled name into a file
     state, saved_cfg, saved_meta = read_model_file(path)
-    saved_stretch, stretch = saved_meta.get("stretch", 0.0), data_meta.get("stretch", 0.0)
+    saved_stretch, stretch = recorded_stretch(saved_meta), recorded_stretch(data_meta)
     if saved_stretch != stretch:
         warnings.warn(f"{path}: training.init_from was trained with data.stretch={saved_stretch:g}, "
                       f"this run has data.stretch={stretch:g}: its weights start on another pixel "
@@ -188,7 +189,7 @@ def _loss_function(tc, model_cfg, device, data_meta: dict):
         if teacher_cfg.context_dim != model_cfg.context_dim:
             raise ValueError(f"{tc.consistency_teacher}: the teacher has a {teacher_cfg.context_dim}-d "
                              f"context, the model {model_cfg.context_dim}")
-        teacher_stretch, stretch = teacher_meta.get("stretch", 0.0), data_meta.get("stretch", 0.0)
+        teacher_stretch, stretch = recorded_stretch(teacher_meta), recorded_stretch(data_meta)
         if teacher_stretch != stretch:
             raise ValueError(f"{tc.consistency_teacher}: the teacher was trained with data.stretch="
                              f"{teacher_stretch}, this run has {stretch}: set the same")
