@@ -7,20 +7,40 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["cpu_supports_bf16", "resolve_precision"]
+__all__ = ["cpu_samples_faster_in_bf16", "cpu_supports_bf16", "resolve_precision"]
+
+
+def _cpu_flags() -> set[str]:
+    """The x86 feature flags of this CPU (empty where /proc/cpuinfo is missing)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    return {flag for line in text.splitlines() if line.startswith("flags")
+            for flag in line.partition(":")[2].split()}
 
 
 def cpu_supports_bf16() -> bool:
     """Whether this CPU has native bfloat16 arithmetic (AVX512-BF16 or AMX on x86)."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+    return bool(_cpu_flags() & {"avx512_bf16", "amx_bf16"})
 
 
-def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype for ``precision`` ("auto", "fp32", "bf16", "fp16"); None for fp32."""
+def cpu_samples_faster_in_bf16() -> bool:
+    """Whether bf16 autocast samples radiogen's models faster than fp32 on this CPU: where it has
+    AVX512-BF16 but no AMX (an AMD Zen 4: 1.55–1.95× the fp32 image-evaluations/s at batch 8),
+    not where it has AMX too (an Intel Sapphire Rapids: 0.85–0.9×, its fp32 being fast and bf16
+    paying for its casts). Measured on the two 2-core machines of the project (README,
+    "Performance"); other CPUs sample in fp32."""
+    flags = _cpu_flags()
+    return "avx512_bf16" in flags and "amx_bf16" not in flags
+
+
+def resolve_precision(precision: str, device: torch.device,
+                      job: str = "train") -> torch.dtype | None:
+    """The autocast dtype for ``precision`` ("auto", "fp32", "bf16", "fp16"); None for fp32.
+    ``auto`` is bf16 (fp16 on GPUs without bf16) on a GPU; on a CPU, for ``job="train"`` bf16
+    where the CPU has native bf16, for ``job="sample"`` bf16 only where it samples faster
+    (:func:`cpu_samples_faster_in_bf16`)."""
     if precision == "fp32":
         return None
     if precision == "bf16":
@@ -33,4 +53,7 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype | Non
         raise ValueError(f"precision must be auto, fp32, bf16 or fp16, not {precision!r}")
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.bfloat16 if cpu_supports_bf16() else None
+    if job not in ("train", "sample"):
+        raise ValueError(f"job must be train or sample, not {job!r}")
+    faster = cpu_samples_faster_in_bf16() if job == "sample" else cpu_supports_bf16()
+    return torch.bfloat16 if faster else None

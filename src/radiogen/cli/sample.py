@@ -126,8 +126,11 @@ def register(subparsers) -> None:
     p.add_argument("--npy", action="store_true", help="also write samples.npy (N, H, W)")
     p.add_argument("--h5", action="store_true", help="also write samples.h5 (a radiogen store)")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
-    p.add_argument("--precision", default="fp32", choices=["auto", "fp32", "bf16", "fp16"],
-                   help="network precision (default fp32; auto: bf16 where the hardware has it)")
+    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
+                   help="network precision (default auto: bf16 on a GPU and on CPUs where it "
+                        "samples faster, AVX512-BF16 without AMX such as AMD Zen 4, else fp32; "
+                        "bf16 changes images by about 0.0005 RMS, fp32 gives the images of "
+                        "api.sample and radiogen map to 1e-5)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -187,6 +190,7 @@ def run(args) -> int:
                                      kw["guidance_interval"], model.distilled_guidance,
                                      kw["background_clip"], churn=args.churn,
                                      class_guidance=class_omegas)
+    cards += [_precision_card(model, kw["precision"])]
     cards += outputs.guidance_cards(**{k: kw[k] for k in _GUIDE_KEYS if k in kw})
     written = []
     if args.format == "cube":
@@ -301,7 +305,18 @@ def _cards(args, model, omega: float, kw: dict) -> list[tuple]:
                                      args.seed, guidance_interval=kw["guidance_interval"],
                                      distilled_guidance=model.distilled_guidance,
                                      background_clip=kw["background_clip"], churn=args.churn)
-    return cards + outputs.guidance_cards(**{k: kw[k] for k in _GUIDE_KEYS if k in kw})
+    return (cards + [_precision_card(model, kw["precision"])]
+            + outputs.guidance_cards(**{k: kw[k] for k in _GUIDE_KEYS if k in kw}))
+
+
+def _precision_card(model, precision: str) -> tuple:
+    """The network precision the images were drawn in (``auto`` resolved on this machine)."""
+    import torch
+
+    from radiogen.precision import resolve_precision
+    dtype = resolve_precision(precision, model.device, job="sample")
+    name = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
+    return ("PRECISN", name, "network precision (bf16: ~0.0005 RMS from fp32)")
 
 
 def _write_jy_per_beam(args, model, images, peaks, cards, image_cards) -> list[Path]:
