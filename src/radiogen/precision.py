@@ -28,8 +28,8 @@ def cpu_supports_bf16() -> bool:
 def cpu_samples_faster_in_bf16() -> bool:
     """Whether bf16 autocast samples radiogen's models faster than fp32 on this CPU: where it has
     AVX512-BF16 but no AMX (an AMD Zen 4: 1.55–1.95× the fp32 image-evaluations/s at batch 8),
-    not where it has AMX too (an Intel Sapphire Rapids: 0.85–0.9×, its fp32 being fast and bf16
-    paying for its casts). Measured on the two 2-core machines of the project (README,
+    not where it has AMX too (an Intel Sapphire Rapids: 0.8–0.95× at batch 16, its fp32 being
+    fast and bf16 paying for its casts). Measured on the two 2-core machines of the project (README,
     "Performance"); other CPUs sample in fp32."""
     flags = _cpu_flags()
     return "avx512_bf16" in flags and "amx_bf16" not in flags
@@ -41,6 +41,8 @@ def resolve_precision(precision: str, device: torch.device,
     ``auto`` is bf16 (fp16 on GPUs without bf16) on a GPU; on a CPU, for ``job="train"`` bf16
     where the CPU has native bf16, for ``job="sample"`` bf16 only where it samples faster
     (:func:`cpu_samples_faster_in_bf16`)."""
+    if job not in ("train", "sample"):
+        raise ValueError(f"job must be train or sample, not {job!r}")
     if precision == "fp32":
         return None
     if precision == "bf16":
@@ -53,7 +55,5 @@ def resolve_precision(precision: str, device: torch.device,
         raise ValueError(f"precision must be auto, fp32, bf16 or fp16, not {precision!r}")
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if job not in ("train", "sample"):
-        raise ValueError(f"job must be train or sample, not {job!r}")
     faster = cpu_samples_faster_in_bf16() if job == "sample" else cpu_supports_bf16()
     return torch.bfloat16 if faster else None
