@@ -12,13 +12,20 @@ The fraction of pixels that are exactly 0 (real cut-outs: negatives set to 0) is
 With ``--pybdsf N``, PyBDSF fits the first N images of each set (H included) and the model flux and
 A50% distances are given the same way. With ``--bootstrap B``, each setting's distances minus the
 first setting's are resampled B times (held-out and generated images drawn again with replacement)
-and their 5–95% range printed: whether two settings differ by more than the draw of images does.
+and their 5–95% range printed, per seed set and with the seed sets pooled: whether two settings
+differ by more than the draw of images does.
 
 That scale is itself uncertain: which n training images are drawn changes it (the pixel values,
 strongly correlated within an image, by up to 8× between draws of 150 MiraBest images). So the real
 floor is also measured over ``--floor-draws`` independent draws of n training images (no
 PyBDSF), its median and 10–90% range printed, and every setting's W1 given as a ratio to that
-median too: a steadier figure than the per-seed-set ratio, which stays the protocol's.
+median too: a steadier figure than the per-seed-set ratio, which stays the protocol's. How far
+the per-set ratio moves by the draw alone is printed beside: the ratios that a model drawing
+exactly from the training images would score (one floor draw's W1 over another's, all pairs).
+Last, each setting's images of all seed sets are pooled and compared with H against all the
+training images' W1 to H: the figure with the most images behind it (its scale holds the
+held-out images' own deviation from the training set, so a model that had learnt the training
+set exactly scores about 1).
 
     python benchmarks/flux_realism.py --store runs/mirabest-flux.h5 --n 300 \\
         --setting shipped:model=first-flux \\
@@ -97,26 +104,36 @@ def real_floor(train, held_out, n: int, draws: int) -> dict[str, np.ndarray]:
     return floor
 
 
+def null_ratios(floor: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The per-set ratios that a model drawing exactly from the training images would score: the
+    W1 of one real-floor draw to H over that of another, for every ordered pair of draws. The
+    draws share training images, so if anything this understates the spread."""
+    off_diagonal = ~np.eye(len(next(iter(floor.values()))), dtype=bool)
+    return {q: (v[:, None] / v[None, :])[off_diagonal] for q, v in floor.items()}
+
+
 def bootstrap_differences(held_out, held_out_bdsf, first, other, reps: int, seed: int) -> dict:
     """5–95% range over ``reps`` bootstrap resamples of W1(other, H) − W1(first, H) for each
     quantity: H and both settings' images (with their PyBDSF measures) drawn again with
     replacement, whole images at a time, since pixels are correlated within an image. The two
     settings draw the same peak fluxes and seeds, image for image, so they are resampled in pairs
     (the same indices; PyBDSF measures too where both sets have as many fits). A range that spans
-    0 says the two settings are not told apart at this n."""
+    0 says the two settings are not told apart at this n. A quantity whose values the two
+    settings share (the log peak: the same peak fluxes drawn) is left out: its difference is 0."""
     rng = np.random.default_rng(seed)
     (a, a_bdsf), (b, b_bdsf) = first, other
+    differing = [q for q, f in QUANTITIES.items() if not np.array_equal(f(*a), f(*b))]
 
     def paired(n_a: int, n_b: int):
         i = rng.integers(0, n_a, n_a)
         return i, (i if n_b == n_a else rng.integers(0, n_b, n_b))
 
-    diffs = {q: [] for q in (*QUANTITIES, *held_out_bdsf)}
+    diffs = {q: [] for q in (*differing, *held_out_bdsf)}
     for _ in tqdm(range(reps), desc="bootstrap", leave=False):
         h = rng.integers(0, len(held_out[0]), len(held_out[0]))
         ia, ib = paired(len(a[0]), len(b[0]))
         hh, aa, bb = (tuple(v[i] for v in s) for s, i in ((held_out, h), (a, ia), (b, ib)))
-        for q in QUANTITIES:
+        for q in differing:
             diffs[q].append(w1(q, bb, hh, seed) - w1(q, aa, hh, seed))
         for q, v in held_out_bdsf.items():
             vh = v[rng.integers(0, len(v), len(v))]
@@ -197,7 +214,13 @@ def main() -> None:
     print(f"real floor, W1 of {args.n} training images to H over {args.floor_draws} draws: "
           + "; ".join(f"{q} {median[q]:.3g} ({np.percentile(v, 10):.3g}–{np.percentile(v, 90):.3g})"
                       for q, v in floor.items()))
-    rows, results, steady = [], [], []
+    if args.floor_draws > 1:
+        null = null_ratios(floor)
+        print("per-set ratios of a model drawing exactly from the training images (floor draw over "
+              "floor draw): " + "; ".join(
+                  f"{q} median {np.median(r):.2f}, 90% {np.percentile(r, 90):.2f}, "
+                  f"above 1.5 in {np.mean(r > 1.5):.0%}" for q, r in null.items()))
+    rows, results, steady, pooled = [], [], [], {label: [] for label, _ in settings}
     for seed in args.seed_sets:
         rng, cache, drawn = np.random.default_rng(seed), {}, []
         real = real_draw(train, args.n, rng)
@@ -232,6 +255,7 @@ def main() -> None:
                     held_out, held_out_bdsf if args.pybdsf else {}, drawn[0],
                     ((images, peaks), bdsf), args.bootstrap, seed)
             drawn.append(((images, peaks), bdsf))
+            pooled[label].append((images, peaks))
             rows.append({"setting": label, "seeds": seed,
                          **{f"W1 {q}": f"{d[q]:.3g} ({ratio[q]:.1f}×)" for q in d},
                          "zeros": f"{np.mean(images == 0):.2f}",
@@ -245,18 +269,44 @@ def main() -> None:
     print()
     print(f"W1 to the held-out images as a ratio to the real floor's median ({args.floor_draws} draws)")
     print_table(steady, list(steady[0]))
+    whole = {q: w1(q, train, held_out, 0) for q in QUANTITIES}
+    pooled_rows = [{"setting": f"all {len(train[0])} training images", "images": len(train[0]),
+                    **{f"W1 {q}": f"{whole[q]:.3g}" for q in QUANTITIES}}]
+    pooled_w1, pooled_boot = {}, {}
+    for label, sets in pooled.items():
+        images, peaks = (np.concatenate(v) for v in zip(*sets))
+        pooled[label] = images, peaks
+        pooled_w1[label] = {q: w1(q, (images, peaks), held_out, 0) for q in QUANTITIES}
+        pooled_rows.append({"setting": label, "images": len(images),
+                            **{f"W1 {q}": f"{d:.3g} ({d / whole[q]:.2f}×)"
+                               for q, d in pooled_w1[label].items()}})
+        if args.bootstrap and label != settings[0][0]:
+            pooled_boot[label] = bootstrap_differences(
+                held_out, {}, (pooled[settings[0][0]], {}), ((images, peaks), {}),
+                args.bootstrap, 0)
+    print()
+    print("W1 to the held-out images, each setting's seed sets pooled (ratio to all the training "
+          "images' W1 to them)")
+    print_table(pooled_rows, list(pooled_rows[0]))
     first = {r["seed"]: r["w1"] for r in results if r["label"] == settings[0][0]}
     boot = [{"setting": f"{r['label']} − {settings[0][0]}", "seeds": r["seed"],
              **{f"ΔW1 {q}": f"{r['w1'][q] - first[r['seed']][q]:+.3g} [{lo:+.3g}, {hi:+.3g}]"
                 for q, (lo, hi) in r["bootstrap_minus_first"].items()}}
             for r in results if "bootstrap_minus_first" in r]
+    boot += [{"setting": f"{label} − {settings[0][0]}", "seeds": "pooled",
+              **{f"ΔW1 {q}": f"{pooled_w1[label][q] - pooled_w1[settings[0][0]][q]:+.3g} "
+                             f"[{lo:+.3g}, {hi:+.3g}]" for q, (lo, hi) in ranges.items()}}
+             for label, ranges in pooled_boot.items()]
     if boot:
         print()
         print(f"W1 difference to the first setting ({args.bootstrap} bootstrap resamples, 5–95%)")
-        print_table(boot, list(boot[0]))
+        columns = list(dict.fromkeys(c for r in boot for c in r))
+        print_table([{c: r.get(c, "same values") for c in columns} for r in boot], columns)
     write_json({"store": args.store, "n": args.n, "seed_sets": args.seed_sets,
                 "held_out": len(held_out[0]), "pybdsf": args.pybdsf,
-                "real_floor": {q: v.tolist() for q, v in floor.items()}, "results": results},
+                "real_floor": {q: v.tolist() for q, v in floor.items()}, "results": results,
+                "pooled": {"training_images_w1": whole, "w1": pooled_w1,
+                           "bootstrap_minus_first": pooled_boot}},
                out / "results.json")
     print(f"wrote {out / 'results.json'}")
 
