@@ -14,7 +14,7 @@ def _few_threads():
 
 @pytest.fixture(autouse=True)
 def _sampling_precision_fp32(monkeypatch):
-    """``radiogen sample`` takes bf16 on CPUs where it samples faster (AMD Zen 4): the tests
+    """``radiogen sample`` takes bf16 on CPUs where it samples faster (native bf16): the tests
     compare its images with api.sample's fp32 ones, so they run it in fp32 on every CPU (the
     rule itself is tested in test_precision.py)."""
     monkeypatch.setattr("radiogen.precision.cpu_samples_faster_in_bf16", lambda: False)

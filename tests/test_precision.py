@@ -21,7 +21,7 @@ OLDER = {"avx2", "avx512f"}
 
 @pytest.mark.parametrize("flags, train, sample", [
     (ZEN4, torch.bfloat16, torch.bfloat16),
-    (SAPPHIRE_RAPIDS, torch.bfloat16, None),
+    (SAPPHIRE_RAPIDS, torch.bfloat16, torch.bfloat16),
     (OLDER, None, None),
     (set(), None, None),                                    # no /proc/cpuinfo (macOS, Windows)
 ])
@@ -53,7 +53,7 @@ def test_sample_records_the_precision_it_took(tiny_run, tmp_path, monkeypatch):
     assert main(common + ["--out", str(tmp_path / "a")]) == 0          # auto on a CPU without
     assert fits.getheader(tmp_path / "a" / "samples.fits")["PRECISN"] == "fp32"  # the rule: fp32
     assert np.array_equal(np.load(tmp_path / "a" / "samples.npy"), fp32)
-    monkeypatch.setattr(precision, "cpu_samples_faster_in_bf16", lambda: True)   # a Zen 4
+    monkeypatch.setattr(precision, "cpu_samples_faster_in_bf16", lambda: True)   # native bf16
     assert main(common + ["--out", str(tmp_path / "b")]) == 0
     assert fits.getheader(tmp_path / "b" / "samples.fits")["PRECISN"] == "bf16"
     bf16 = np.load(tmp_path / "b" / "samples.npy")

@@ -27,12 +27,11 @@ def cpu_supports_bf16() -> bool:
 
 def cpu_samples_faster_in_bf16() -> bool:
     """Whether bf16 autocast samples radiogen's models faster than fp32 on this CPU: where it has
-    AVX512-BF16 but no AMX (an AMD Zen 4: 1.55–1.95× the fp32 image-evaluations/s at batch 8),
-    not where it has AMX too (an Intel Sapphire Rapids: 0.8–0.95× at batch 16, its fp32 being
-    fast and bf16 paying for its casts). Measured on the two 2-core machines of the project (README,
-    "Performance"); other CPUs sample in fp32."""
-    flags = _cpu_flags()
-    return "avx512_bf16" in flags and "amx_bf16" not in flags
+    native bf16. Measured on the two 2-core machines of the project (README, "Performance"): an
+    AMD Zen 4 (AVX512-BF16) 1.55–1.95× the fp32 image-evaluations/s at batch 8, an Intel Xeon
+    with AMX 1.6–1.7× at batches 8 and 16 with torch 2.13 (an older measurement on a Xeon had fp32
+    ahead, 0.8–0.95×); other CPUs sample in fp32."""
+    return cpu_supports_bf16()
 
 
 def resolve_precision(precision: str, device: torch.device,

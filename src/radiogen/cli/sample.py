@@ -128,7 +128,7 @@ def register(subparsers) -> None:
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
                    help="network precision (default auto: bf16 on a GPU and on CPUs where it "
-                        "samples faster, AVX512-BF16 without AMX such as AMD Zen 4, else fp32; "
+                        "samples faster, those with native bf16 (AVX512-BF16 or AMX), else fp32; "
                         "bf16 changes images by about 0.0005 RMS, fp32 gives the images of "
                         "api.sample and radiogen map to 1e-5)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
