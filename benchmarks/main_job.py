@@ -47,7 +47,8 @@ def main() -> None:
     print(f"main job on {machine('cpu').rsplit(',', 1)[0]}: native bf16 {cpu_supports_bf16()}, "
           f"--precision auto samples in bf16 {cpu_samples_faster_in_bf16()}")
     # The console script, as users start it; `python -m radiogen` where it is not on the PATH.
-    radiogen = [shutil.which("radiogen")] if shutil.which("radiogen") else [sys.executable, "-m", "radiogen"]
+    script = shutil.which("radiogen")
+    radiogen = [script] if script else [sys.executable, "-m", "radiogen"]
     seconds = {precision: [] for precision in args.precisions}
     taken = {}
     with tempfile.TemporaryDirectory() as work:
