@@ -414,8 +414,8 @@ def sample(model: Model, n: int, class_label=None, scaled_flux=None,
     models of several source properties: DPM-Solver++(2M), N = 15; a consistency-tuned model:
     the consistency sampler, N = 2; a model file may record its own sampler and N, as the
     bundled ``first-flux`` does: DPM-Solver++(2M), N = 25); ``churn`` left out is the model's
-    default with its default sampler and 0 with another (:func:`default_churn`). ``batch_size`` defaults to
-    :func:`default_batch_size` (8 on a CPU, 64 on a GPU). ``precision`` is the network's:
+    default with its default sampler and 0 with another (:func:`default_churn`). ``batch_size``
+    defaults to :func:`default_batch_size` (8 on a CPU, 64 on a GPU). ``precision`` is the network's:
     fp32 by default (reproducible to 1e-5 across batch sizes); bf16 changes images by about
     0.0005 RMS; ``auto`` takes bf16 on a GPU and on CPUs where it samples faster
     (:func:`radiogen.precision.cpu_samples_faster_in_bf16`), as ``radiogen sample`` does.

@@ -29,8 +29,10 @@ def cpu_samples_faster_in_bf16() -> bool:
     """Whether bf16 autocast samples radiogen's models faster than fp32 on this CPU: where it has
     native bf16. Measured on the two 2-core machines of the project (README, "Performance"): an
     AMD Zen 4 (AVX512-BF16) 1.55–1.95× the fp32 image-evaluations/s at batch 8, an Intel Xeon
-    with AMX 1.6–1.7× at batches 8 and 16 with torch 2.13 (an older measurement on a Xeon had fp32
-    ahead, 0.8–0.95×); other CPUs sample in fp32."""
+    with AMX 1.6–1.7× at batches 8 and 16 with torch 2.13 (an older measurement on a Xeon had
+    fp32 ahead, 0.8–0.95×); other CPUs sample in fp32. Today the same CPUs as
+    :func:`cpu_supports_bf16` (training's rule), kept apart because sampling speed is measured
+    apart and the tests pin this one to fp32."""
     return cpu_supports_bf16()
 
 
@@ -38,8 +40,8 @@ def resolve_precision(precision: str, device: torch.device,
                       job: str = "train") -> torch.dtype | None:
     """The autocast dtype for ``precision`` ("auto", "fp32", "bf16", "fp16"); None for fp32.
     ``auto`` is bf16 (fp16 on GPUs without bf16) on a GPU; on a CPU, for ``job="train"`` bf16
-    where the CPU has native bf16, for ``job="sample"`` bf16 only where it samples faster
-    (:func:`cpu_samples_faster_in_bf16`)."""
+    where the CPU has native bf16, for ``job="sample"`` bf16 where it samples faster
+    (:func:`cpu_samples_faster_in_bf16`; at present the same CPUs)."""
     if job not in ("train", "sample"):
         raise ValueError(f"job must be train or sample, not {job!r}")
     if precision == "fp32":
