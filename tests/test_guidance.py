@@ -7,8 +7,10 @@ from astropy.io import fits
 from helpers import perturb, tiny_model_config
 from radiogen import api
 from radiogen.cli import main
+from radiogen.cli.models import _sampling_summary
 from radiogen.diffusion import GuidedDenoiser
 from radiogen.models.noise_classifier import NoiseAwareClassifier
+from radiogen.training.checkpoint import save_model_file
 from radiogen.training.noise_classifier import (load_noise_classifier, train_noise_classifier)
 
 from test_schedules_samplers import MaskedDenoiser
@@ -122,6 +124,48 @@ def test_cli_guide_options_write_their_cards(tiny_run, tmp_path):
     assert header["OMEGAAG"] == 0.5 and header["OMEGA"] == 0.0 and "AGMODEL" in header
     assert main(["sample", "--checkpoint", str(tiny_run), "--class", "FRI", "-n", "2",
                  "--autoguidance", "0.5", "--out", str(tmp_path / "t")]) == 2
+
+
+def test_model_file_records_its_guide(tiny_run, tmp_path):
+    """`radiogen models export --guide-model` records a guide beside the model file: sampling
+    uses it unless told otherwise, and the pair travels together."""
+    folder = tmp_path / "models"
+    (folder / "guides").mkdir(parents=True)
+    guide_file = api.export_model(str(tiny_run), folder / "guides" / "early.safetensors")
+    model = api.load_model(str(tiny_run))
+    perturb(model.denoiser)                       # a trained-looking model and a weaker guide
+    trained = folder / "trained.safetensors"
+    save_model_file(trained, model.denoiser.state_dict(), model.config, model.meta)
+    assert main(["models", "export", str(trained), "--out", str(folder / "m.safetensors"),
+                 "--guide-model", str(guide_file), "--autoguidance", "0.5"]) == 0
+    recorded = api.load_model(str(folder / "m.safetensors"))
+    assert recorded.meta["sampling"] == {"guide_model": "guides/early.safetensors",
+                                         "autoguidance": 0.5}
+    assert api.sampling_defaults(recorded)["guide_model"] == guide_file
+    assert _sampling_summary(recorded.meta) == "; autoguidance ω_a 0.5 by guides/early.safetensors"
+    kw = dict(class_label="FRII", steps=4, seed=3, progress=False, precision="fp32")
+    by_default = api.sample(recorded, 2, **kw)
+    given = api.sample(recorded, 2, guide_model=str(guide_file), autoguidance=0.5, **kw)
+    off = api.sample(recorded, 2, autoguidance=0, **kw)
+    plain = api.sample(api.load_model(str(trained)), 2, **kw)
+    assert abs(by_default - given).max() < 1e-5             # same machine, batch and threads
+    assert abs(off - plain).max() < 1e-5 and abs(by_default - plain).max() > 1e-4
+    # the recorded guide goes into the FITS header, and --autoguidance 0 leaves it out
+    for extra, out in (([], "s"), (["--autoguidance", "0"], "t")):
+        assert main(["sample", "--checkpoint", str(folder / "m.safetensors"), "--class", "FRI",
+                     "-n", "1", "--steps", "3", "--out", str(tmp_path / out), "--no-progress",
+                     *extra]) == 0
+    assert fits.getheader(tmp_path / "s" / "samples.fits")["AGMODEL"] == "early.safetensors"
+    assert "AGMODEL" not in fits.getheader(tmp_path / "t" / "samples.fits")
+    # a guide outside the model file's folder would not travel with it
+    with pytest.raises(ValueError, match="must lie in the model file's folder"):
+        api.export_model(folder / "m.safetensors", tmp_path / "other" / "m.safetensors")
+    moved = api.export_model(folder / "m.safetensors", folder / "copy.safetensors",
+                             sampling={"steps": 5})
+    assert api.load_model(str(moved)).meta["sampling"]["guide_model"] == "guides/early.safetensors"
+    unguided = api.export_model(folder / "m.safetensors", tmp_path / "other" / "plain.safetensors",
+                                sampling={"autoguidance": 0})
+    assert "guide_model" not in api.load_model(str(unguided)).meta.get("sampling", {})
 
 
 def test_per_image_guidance_strengths():

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 from dataclasses import dataclass
 from importlib import resources
@@ -29,8 +30,8 @@ __all__ = ["Model", "NoModelError", "bundled_models", "load_model", "sample", "t
            "class_index", "export_model", "posthoc_ema", "flux_context", "peak_flux_of",
            "flux_range", "draw_flux_context", "make_map", "condition_context",
            "draw_free_conditions",
-           "default_batch_size", "sampling_defaults", "class_guidance", "default_churn",
-           "check_sampler",
+           "default_batch_size", "sampling_defaults", "autoguidance_setting", "class_guidance",
+           "default_churn", "check_sampler",
            "DEFAULT_MODEL", "DEFAULT_GUIDANCE", "DEFAULT_SAMPLER", "DEFAULT_STEPS",
            "DEFAULT_CHURN", "DEFAULT_GUIDANCE_INTERVAL", "DEFAULT_BACKGROUND_CLIP",
            "EVERY_SIGMA", "CONSISTENCY_STEPS", "CONSISTENCY_SIGMA_MIN", "CPU_BATCH_SIZE",
@@ -139,24 +140,49 @@ def sampling_defaults(model: Model) -> dict:
     class model that its model file guides with another ω (class name → ω, ``meta``'s
     ``class_guidance``; :func:`class_guidance`). Sampler, N and S_churn are those of the model's
     kind unless its file records its own (``meta["sampling"]``, :func:`export_model`); S_churn
-    is the kind's only with heun-sde, else 0."""
+    is the kind's only with heun-sde, else 0. ``guide_model`` and ``autoguidance``: the
+    autoguidance the file records (the guide's model file, stored by its path from the model
+    file's folder, and ω_a), else None and 0."""
     background_clip = DEFAULT_BACKGROUND_CLIP.get(model.kind, 0.0)
     if model.is_consistency:
         omega = 0.0 if model.distilled_guidance else DEFAULT_GUIDANCE.get(model.kind, 0.0)
         return {"sampler": "consistency", "steps": CONSISTENCY_STEPS, "churn": 0.0,
                 "guidance": omega, "class_guidance": {}, "guidance_interval": EVERY_SIGMA,
-                "sigma_min": CONSISTENCY_SIGMA_MIN, "background_clip": background_clip}
+                "sigma_min": CONSISTENCY_SIGMA_MIN, "background_clip": background_clip,
+                "guide_model": None, "autoguidance": 0.0}
     kind = "properties" if model.conditions else model.kind
     per_class = model.meta.get("class_guidance", {}) if model.kind == "class" else {}
     recorded = model.meta.get("sampling", {})
     sampler = recorded.get("sampler", DEFAULT_SAMPLER.get(kind, DEFAULT_SAMPLER["class"]))
     churn = DEFAULT_CHURN.get(kind, 0.0) if sampler == "heun-sde" else 0.0
+    guide = recorded.get("guide_model")
     return {"sampler": sampler, "steps": int(recorded.get("steps", DEFAULT_STEPS.get(kind, 15))),
             "churn": float(recorded.get("churn", churn)),
             "guidance": DEFAULT_GUIDANCE.get(kind, 0.0),
             "class_guidance": {str(k): float(v) for k, v in per_class.items()},
             "guidance_interval": DEFAULT_GUIDANCE_INTERVAL.get(model.kind, EVERY_SIGMA),
-            "sigma_min": 0.002, "background_clip": background_clip}
+            "sigma_min": 0.002, "background_clip": background_clip,
+            "guide_model": Path(model.path).parent / guide if guide else None,
+            "autoguidance": float(recorded.get("autoguidance", 0.0)) if guide else 0.0}
+
+
+def autoguidance_setting(model: Model, guide_model=None,
+                         autoguidance: float | None = None) -> tuple:
+    """(guide model, ω_a) that :func:`sample` guides ``model`` with: those given; where neither
+    is given, the guide and ω_a its model file records (:func:`export_model`; none: (None, 0));
+    a guide given without ω_a is guided with ω_a = 1; ω_a given without a guide, the recorded
+    guide; ω_a = 0 turns autoguidance off."""
+    defaults = sampling_defaults(model)
+    if guide_model is None:
+        guide_model = defaults["guide_model"]
+        if autoguidance is None:
+            autoguidance = defaults["autoguidance"]
+    elif autoguidance is None:
+        autoguidance = 1.0
+    autoguidance = float(autoguidance)
+    if not math.isfinite(autoguidance) or autoguidance < 0:
+        raise ValueError(f"autoguidance ω_a must be a finite number ≥ 0, got {autoguidance}")
+    return (guide_model if autoguidance else None), autoguidance
 
 
 def class_guidance(model: Model, guidance: "float | dict | None" = None) -> dict[str, float]:
@@ -390,7 +416,7 @@ def sample(model: Model, n: int, class_label=None, scaled_flux=None,
            batch_size: int | None = None, precision: str = "fp32", sigma_min: float | None = None,
            sigma_max: float = 80.0, rho: float = 7.0,
            guidance_interval: tuple[float, float] | None = None, progress: bool = True,
-           guide_model: "Model | str | None" = None, autoguidance: float = 0.0,
+           guide_model: "Model | str | None" = None, autoguidance: float | None = None,
            guide_classifier=None, classifier_scale: float = 0.0,
            seeds=None, conditions: dict | None = None,
            background_clip: float | None = None, churn: float | None = None) -> np.ndarray:
@@ -423,7 +449,9 @@ def sample(model: Model, n: int, class_label=None, scaled_flux=None,
     Further guidance (:class:`radiogen.diffusion.GuidedDenoiser`), inside the same interval:
     ``autoguidance`` ω_a > 0 guides away from ``guide_model`` (a smaller or shorter-trained
     model of the same data and context, by name, path or :class:`Model`; Karras et al. 2024),
-    on top of classifier-free guidance ω (set ``guidance=0`` for autoguidance alone);
+    on top of classifier-free guidance ω (set ``guidance=0`` for autoguidance alone); by default
+    the guide and ω_a the model file records, if any (:func:`autoguidance_setting`; no bundled
+    model records one), ω_a = 1 for a guide given without it; ``autoguidance=0`` turns it off;
     ``classifier_scale`` s > 0 adds classifier guidance by ``guide_classifier`` (a noise-aware
     classifier's model file or module, ``radiogen classifier train-guide``).
 
@@ -461,6 +489,7 @@ def sample(model: Model, n: int, class_label=None, scaled_flux=None,
         if len(seeds) != n:
             raise ValueError(f"seeds: {len(seeds)} values for {n} images")
     device = model.device
+    guide_model, autoguidance = autoguidance_setting(model, guide_model, autoguidance)
     guide = _guide_denoiser(model, guide_model, autoguidance)
     classifier = _guide_classifier(model, guide_classifier, classifier_scale)
     batch_size = default_batch_size(device) if batch_size is None else batch_size
@@ -525,14 +554,28 @@ def _guide_denoiser(model: Model, guide_model, autoguidance: float):
         return None
     if guide_model is None:
         raise ValueError("autoguidance needs a guide model (guide_model / --guide-model)")
-    guide = guide_model if isinstance(guide_model, Model) else load_model(guide_model, model.device)
+    if isinstance(guide_model, Model):
+        guide = guide_model
+    else:
+        path = model_path(str(guide_model))
+        guide = _loaded_guide(str(path), path.stat().st_mtime_ns, str(model.device))
+    _check_guide_fits(model, guide)
+    return guide.denoiser
+
+
+@functools.lru_cache(maxsize=4)
+def _loaded_guide(path: str, mtime_ns: int, device: str) -> Model:
+    """A guide model read once per file version and device (survey maps sample in many calls)."""
+    return load_model(path, device)
+
+
+def _check_guide_fits(model: Model, guide: Model) -> None:
     if (guide.kind, guide.class_names, guide.config.context_dim, guide.config.image_size,
             guide.stretch) != (model.kind, model.class_names, model.config.context_dim,
                                model.config.image_size, model.stretch):
         raise ValueError(f"guide model {guide.name!r} does not fit {model.name!r}: it must be a "
                          f"model of the same kind, context, image size and pixel range "
                          f"(data.stretch)")
-    return guide.denoiser
 
 
 def _guide_classifier(model: Model, guide_classifier, scale: float):
@@ -566,29 +609,38 @@ def export_model(source, out, dtype: str = "fp32", ema: bool = True,
     classes that :func:`sample` uses instead of the default ω (:func:`class_guidance`);
     ``sampling`` (keys "sampler", "steps", "churn") the sampler, N and S_churn it uses when
     none are given instead of those of the model's kind (:func:`sampling_defaults`), on top of
-    any the source records."""
+    any the source records; its keys "guide_model" (a model file in ``out``'s folder or below
+    it, recorded by its path from there, so that the two files travel together) and
+    "autoguidance" (ω_a, default 1; 0 removes a recorded guide) the autoguidance it uses
+    (:func:`autoguidance_setting`)."""
     from radiogen.training.checkpoint import save_model_file
     path = resolve_model_path(source, prefer_ema=ema)
     state, cfg, meta = read_model_file(path)
+    model = Model(None, cfg, meta, str(source), Path(path))
     if class_guidance:
-        recorded = _named_strengths(Model(None, cfg, meta, str(source), Path(path)),
-                                    class_guidance)
-        meta = {**meta, "class_guidance": recorded}
+        meta = {**meta, "class_guidance": _named_strengths(model, class_guidance)}
+    sampling = dict(sampling or {})
+    if (sampling.get("guide_model") is None and sampling.get("autoguidance") != 0
+            and sampling_defaults(model)["guide_model"]):
+        # the source's own guide, recorded again by its path from out's folder
+        sampling["guide_model"] = sampling_defaults(model)["guide_model"]
     if sampling:
-        meta = {**meta, "sampling": _checked_sampling(
-            Model(None, cfg, meta, str(source), Path(path)), sampling)}
+        if sampling.get("guide_model") is not None:
+            sampling = {**sampling, "guide_model": _guide_path_from(model, sampling["guide_model"],
+                                                                    Path(out))}
+        meta = {**meta, "sampling": _checked_sampling(model, sampling)}
     torch_dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[dtype]
     return save_model_file(out, state, cfg, {**meta, "weights": "ema" if ema else "raw",
                                              "stored_dtype": dtype}, dtype=torch_dtype)
 
 
 def _checked_sampling(model: Model, sampling: dict) -> dict:
-    """``model``'s recorded sampling defaults with ``sampling`` (sampler, steps, churn) laid
-    over them, checked as :func:`sample` would check them."""
-    unknown = set(sampling) - {"sampler", "steps", "churn"}
+    """``model``'s recorded sampling defaults with ``sampling`` (sampler, steps, churn, guide
+    model and ω_a) laid over them, checked as :func:`sample` would check them."""
+    unknown = set(sampling) - {"sampler", "steps", "churn", "guide_model", "autoguidance"}
     if unknown:
         raise ValueError(f"sampling defaults: unknown keys {sorted(unknown)}; a model file "
-                         "records sampler, steps and churn")
+                         "records sampler, steps, churn, guide_model and autoguidance")
     if model.is_consistency:
         raise ValueError(f"model {model.name!r} is consistency-tuned: it samples with the "
                          "consistency sampler's defaults and records none of its own")
@@ -611,7 +663,31 @@ def _checked_sampling(model: Model, sampling: dict) -> dict:
         if churn and sampler != "heun-sde":
             raise ValueError(f"sampling defaults: churn needs the heun-sde sampler, not {sampler}")
         recorded["churn"] = churn
+    if "autoguidance" in recorded:
+        omega_a = float(recorded["autoguidance"])
+        if not math.isfinite(omega_a) or omega_a < 0:
+            raise ValueError(f"sampling defaults: autoguidance must be a finite number ≥ 0, "
+                             f"got {omega_a}")
+        if "guide_model" not in recorded and omega_a:
+            raise ValueError("sampling defaults: autoguidance needs a guide model")
+        recorded["autoguidance"] = omega_a
+    if "guide_model" in recorded:
+        recorded.setdefault("autoguidance", 1.0)
+        if not recorded["autoguidance"]:     # ω_a = 0: no autoguidance recorded
+            del recorded["guide_model"], recorded["autoguidance"]
     return recorded
+
+
+def _guide_path_from(model: Model, guide_model, out: Path) -> str:
+    """The path of a guide model file from the folder of ``out``, which records it; checked to
+    lie there or below and to fit ``model``."""
+    guide_path = model_path(str(guide_model)).resolve()
+    folder = out.resolve().parent
+    if not guide_path.is_relative_to(folder):
+        raise ValueError(f"guide model {guide_path}: it must lie in the model file's folder "
+                         f"({folder}) or below it, as the file records it by its path from there")
+    _check_guide_fits(model, load_model(str(guide_path)))
+    return guide_path.relative_to(folder).as_posix()
 
 
 def train(config: Config | str, run_dir, resume: bool = False, overrides: list[str] | None = None,

@@ -36,6 +36,13 @@ def register(subparsers) -> None:
                                                     "when none is given")
     e.add_argument("--churn", type=number(0), metavar="S_CHURN",
                    help="record S_churn used when none is given (heun-sde only)")
+    e.add_argument("--guide-model", metavar="FILE",
+                   help="record autoguidance by this weaker model of the same data and context "
+                        "(a model file in --out's folder or below it: the file records its path "
+                        "from there, so keep the two together), used when none is given")
+    e.add_argument("--autoguidance", type=number(0), metavar="OMEGA_A",
+                   help="record the autoguidance strength ω_a (default 1 with --guide-model; 0 "
+                        "removes a guide the source records)")
     h = actions.add_parser(
         "ema", help="rebuild EMA weights of any length from a run's snapshots (post-hoc EMA)",
         description="Post-hoc EMA (Karras et al. 2024): from the power-function EMA snapshots "
@@ -78,11 +85,12 @@ def run(args) -> int:
                                                 or None in args.class_guidance):
             raise CommandError("--class-guidance takes CLASS=ω items only, e.g. 'Bent=0.3'")
         try:
-            sampling = {key: getattr(args, key) for key in ("sampler", "steps", "churn")
+            sampling = {key: getattr(args, key) for key in ("sampler", "steps", "churn",
+                                                            "guide_model", "autoguidance")
                         if getattr(args, key) is not None}
             path = export_model(args.source, args.out, args.dtype, ema=not args.raw,
                                 class_guidance=args.class_guidance, sampling=sampling)
-        except ValueError as err:
+        except (ValueError, FileNotFoundError) as err:
             raise CommandError(str(err)) from None
         print(f"radiogen models: wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
         return 0
@@ -121,11 +129,14 @@ def _stretch_summary(meta: dict) -> str:
 
 
 def _sampling_summary(meta: dict) -> str:
-    """The sampler defaults a model file's metadata records (`export --sampler/--steps/--churn`),
-    if any."""
+    """The sampler defaults a model file's metadata records (`export --sampler/--steps/--churn/
+    --guide-model/--autoguidance`), if any."""
     recorded = meta.get("sampling", {})
     if not recorded:
         return ""
     parts = [recorded.get("sampler", ""), f"N {recorded['steps']}" if "steps" in recorded else "",
              f"S_churn {recorded['churn']:g}" if "churn" in recorded else ""]
-    return "; sampler: " + " ".join(part for part in parts if part)
+    sampler = " ".join(part for part in parts if part)
+    guide = (f"; autoguidance ω_a {recorded['autoguidance']:g} by {recorded['guide_model']}"
+             if "guide_model" in recorded else "")
+    return (f"; sampler: {sampler}" if sampler else "") + guide

@@ -103,11 +103,12 @@ def register(subparsers) -> None:
     p.add_argument("--guide-model", metavar="MODEL",
                    help="autoguidance (Karras et al. 2024): guide away from this weaker model of "
                         "the same data and context (bundled name, model file or run folder), "
-                        "with strength --autoguidance, inside the guidance interval")
+                        "with strength --autoguidance, inside the guidance interval (default: "
+                        "the guide the model file records, if any; no bundled model records one)")
     p.add_argument("--autoguidance", type=number(0), default=None, metavar="OMEGA_A",
                    help="autoguidance strength ω_a: D + ω_a·(D − D_guide) (default 1 with "
-                        "--guide-model; added to classifier-free guidance, -w 0 for autoguidance "
-                        "alone)")
+                        "--guide-model, else the model file's; added to classifier-free "
+                        "guidance, -w 0 for autoguidance alone; 0 turns it off)")
     p.add_argument("--guide-classifier", metavar="FILE",
                    help="classifier guidance (Dhariwal & Nichol 2021) by this noise-aware "
                         "classifier (`radiogen classifier train-guide`), with scale "
@@ -167,7 +168,7 @@ def run(args) -> int:
               progress=not args.no_progress, churn=args.churn,
               background_clip=(defaults["background_clip"] if args.background_clip is None
                                else args.background_clip),
-              **_extra_guidance(args))
+              **_extra_guidance(args, api, model))
     if model.conditions:
         return _sample_properties(args, model, omega, kw)
     if args.condition:
@@ -235,16 +236,17 @@ def _guidance(api, model, strengths, defaults) -> tuple[float, dict | None]:
 _GUIDE_KEYS = ("guide_model", "autoguidance", "guide_classifier", "classifier_scale")
 
 
-def _extra_guidance(args) -> dict:
-    """api.sample's keywords for autoguidance and classifier guidance."""
+def _extra_guidance(args, api, model) -> dict:
+    """api.sample's keywords for autoguidance (the model file's recorded guide unless given)
+    and classifier guidance."""
     kw = {}
-    if args.autoguidance is not None and not args.guide_model:
-        raise CommandError("--autoguidance needs --guide-model")
+    guide, omega_a = api.autoguidance_setting(model, args.guide_model, args.autoguidance)
+    if omega_a and guide is None:
+        raise CommandError(f"--autoguidance needs --guide-model (model {model.name!r} records "
+                           "no guide)")
     if args.classifier_scale is not None and not args.guide_classifier:
         raise CommandError("--classifier-scale needs --guide-classifier")
-    if args.guide_model:
-        kw.update(guide_model=args.guide_model,
-                  autoguidance=1.0 if args.autoguidance is None else args.autoguidance)
+    kw.update(guide_model=guide, autoguidance=omega_a)
     if args.guide_classifier:
         kw.update(guide_classifier=args.guide_classifier,
                   classifier_scale=1.0 if args.classifier_scale is None else args.classifier_scale)

@@ -139,8 +139,9 @@ def _provenance(model, defaults: dict, options: dict, seed: int) -> list[tuple]:
     from radiogen import outputs
     steps = options["steps"] or defaults["steps"]
     omega = defaults["guidance"] if options["guidance"] is None else options["guidance"]
-    return outputs.provenance_cards(model.name, model.kind, defaults["sampler"], steps, omega,
-                                    seed, guidance_interval=defaults["guidance_interval"],
-                                    distilled_guidance=model.distilled_guidance,
-                                    background_clip=defaults["background_clip"],
-                                    churn=defaults["churn"])
+    cards = outputs.provenance_cards(model.name, model.kind, defaults["sampler"], steps, omega,
+                                     seed, guidance_interval=defaults["guidance_interval"],
+                                     distilled_guidance=model.distilled_guidance,
+                                     background_clip=defaults["background_clip"],
+                                     churn=defaults["churn"])
+    return cards + outputs.guidance_cards(defaults["guide_model"], defaults["autoguidance"])
