@@ -251,6 +251,19 @@ def test_map_command_end_to_end(tiny_flux_model, tmp_path, capsys):
     assert "must end in .fits" in capsys.readouterr().err
 
 
+def test_map_autoguides_as_the_model_file_records(tiny_flux_model, tmp_path):
+    """A model file that records a guide (`radiogen models export --guide-model`) is autoguided
+    in maps too, and the map header says so as `radiogen sample`'s does."""
+    guide = api.export_model(tiny_flux_model, tmp_path / "guides" / "early.safetensors")
+    guided = api.export_model(tiny_flux_model, tmp_path / "guided.safetensors",
+                              sampling={"guide_model": guide, "autoguidance": 0.5})
+    out = tmp_path / "sky.fits"
+    assert main(["map", "--checkpoint", str(guided), "--n-sources", "2", "--size", "64", "64",
+                 "--steps", "2", "--out", str(out), "--no-progress"]) == 0
+    header = fits.getheader(out)
+    assert header["AGMODEL"] == "early.safetensors" and header["OMEGAAG"] == 0.5
+
+
 def test_sample_with_per_image_seeds_matches_consecutive_seeds(tiny_flux_model):
     """Maps draw source i from seed + i in any batch: api.sample(seeds=...) gives the images
     that seed + k gives, to the promised 1e-5 across batch sizes."""
