@@ -166,6 +166,12 @@ def test_model_file_records_its_guide(tiny_run, tmp_path):
     unguided = api.export_model(folder / "m.safetensors", tmp_path / "other" / "plain.safetensors",
                                 sampling={"autoguidance": 0})
     assert "guide_model" not in api.load_model(str(unguided)).meta.get("sampling", {})
+    # a model file copied away from its guide says what is missing
+    lone = tmp_path / "lone"
+    lone.mkdir()
+    (lone / "m.safetensors").write_bytes((folder / "m.safetensors").read_bytes())
+    with pytest.raises(FileNotFoundError, match="guide model that .* records is missing"):
+        api.sample(api.load_model(str(lone / "m.safetensors")), 1, **kw)
 
 
 def test_per_image_guidance_strengths():

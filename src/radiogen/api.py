@@ -173,6 +173,7 @@ def autoguidance_setting(model: Model, guide_model=None,
     a guide given without ω_a is guided with ω_a = 1; ω_a given without a guide, the recorded
     guide; ω_a = 0 turns autoguidance off."""
     defaults = sampling_defaults(model)
+    recorded = guide_model is None and defaults["guide_model"] is not None
     if guide_model is None:
         guide_model = defaults["guide_model"]
         if autoguidance is None:
@@ -182,6 +183,10 @@ def autoguidance_setting(model: Model, guide_model=None,
     autoguidance = float(autoguidance)
     if not math.isfinite(autoguidance) or autoguidance < 0:
         raise ValueError(f"autoguidance ω_a must be a finite number ≥ 0, got {autoguidance}")
+    if recorded and autoguidance and not Path(guide_model).is_file():
+        raise FileNotFoundError(f"{guide_model}: the guide model that {model.name} records is "
+                                "missing (keep it where it was beside the model file, or give "
+                                "another guide or autoguidance 0)")
     return (guide_model if autoguidance else None), autoguidance
 
 
