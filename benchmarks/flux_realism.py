@@ -301,7 +301,10 @@ def main() -> None:
         print()
         print(f"W1 difference to the first setting ({args.bootstrap} bootstrap resamples, 5–95%)")
         columns = list(dict.fromkeys(c for r in boot for c in r))
-        print_table([{c: r.get(c, "same values") for c in columns} for r in boot], columns)
+        # a missing image quantity is one the two settings share; PyBDSF is not pooled
+        blank = {c: "same values" if c.removeprefix("ΔW1 ") in QUANTITIES else "-"
+                 for c in columns}
+        print_table([{c: r.get(c, blank[c]) for c in columns} for r in boot], columns)
     write_json({"store": args.store, "n": args.n, "seed_sets": args.seed_sets,
                 "held_out": len(held_out[0]), "pybdsf": args.pybdsf,
                 "real_floor": {q: v.tolist() for q, v in floor.items()}, "results": results,
