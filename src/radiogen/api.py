@@ -625,10 +625,9 @@ def export_model(source, out, dtype: str = "fp32", ema: bool = True,
     if class_guidance:
         meta = {**meta, "class_guidance": _named_strengths(model, class_guidance)}
     sampling = dict(sampling or {})
-    if (sampling.get("guide_model") is None and sampling.get("autoguidance") != 0
-            and sampling_defaults(model)["guide_model"]):
-        # the source's own guide, recorded again by its path from out's folder
-        sampling["guide_model"] = sampling_defaults(model)["guide_model"]
+    source_guide = sampling_defaults(model)["guide_model"]
+    if sampling.get("guide_model") is None and sampling.get("autoguidance") != 0 and source_guide:
+        sampling["guide_model"] = source_guide   # recorded again by its path from out's folder
     if sampling:
         if sampling.get("guide_model") is not None:
             sampling = {**sampling, "guide_model": _guide_path_from(model, sampling["guide_model"],
